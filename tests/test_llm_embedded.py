@@ -1,0 +1,113 @@
+"""The real embedded model (SmolLM2-135M through llama.cpp), in-process and behind an HTTP server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from ray import tune
+
+from raytune_llm import SearchSpace
+from raytune_llm.errors import LLMTimeoutError
+from raytune_llm.llm import LLMRequest, LLMWorker, get_backend
+from raytune_llm.proposals.prompts import propose_messages
+
+pytestmark = pytest.mark.llm
+
+SPACE = SearchSpace.from_tune({
+    "lr": tune.loguniform(1e-4, 1e-1), "layers": tune.randint(1, 5), "units": tune.qrandint(16, 256, 16),
+    "act": tune.choice(["relu", "tanh", "gelu"]), "dropout": tune.uniform(0.0, 0.5), "depth": tune.randint(-3, 120),
+})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_embedded_answers_with_integers_and_choices_in_range(embedded, seed):
+    messages = propose_messages(SPACE, 3, metric="val_rmse", mode="min")
+    value, usage = embedded.complete_json(messages, SPACE.json_schema(3), temperature=1.0, max_tokens=400,
+                                          seed=seed, timeout=120)
+    assert len(value["configs"]) == 3
+    for config in value["configs"]:
+        problems = SPACE.check(config)
+        # the grammar bounds integers and categories exactly; floats can only overshoot in the fraction
+        assert [p for p in problems if not p.startswith(("'lr'", "'dropout'"))] == [], problems
+        assert isinstance(config["layers"], int) and 1 <= config["layers"] <= 4
+        assert -3 <= config["depth"] <= 119 and config["units"] % 16 == 0
+        assert config["act"] in ("relu", "tanh", "gelu")
+        assert 0 <= config["dropout"] < 1 and 0 <= config["lr"] < 1
+    assert usage.prompt_tokens > 50 and usage.completion_tokens > 10 and usage.latency_s > 0
+
+
+def test_embedded_is_loaded_once_per_process(embedded):
+    again = get_backend("embedded")
+    assert again._model()[0] is embedded._model()[0]
+
+
+def test_embedded_generation_stops_at_the_timeout(embedded):
+    messages = propose_messages(SPACE, 8, metric="val_rmse", mode="min")
+    with pytest.raises(LLMTimeoutError):
+        embedded.complete_json(messages, SPACE.json_schema(8), max_tokens=1500, seed=0, timeout=0.3)
+    # and the model is usable right after
+    value, _ = embedded.complete_json(messages, SPACE.json_schema(1), max_tokens=200, seed=0, timeout=120)
+    assert len(value["configs"]) == 1
+
+
+def test_worker_with_embedded_model(embedded):
+    with LLMWorker(embedded, timeout_s=120) as worker:
+        result = worker.submit(LLMRequest(propose_messages(SPACE, 2, metric="acc", mode="max"),
+                                          SPACE.json_schema(2), seed=4, max_tokens=300)).result(timeout=300)
+    assert len(result.value["configs"]) == 2 and worker.stats.succeeded == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    """llama-cpp-python's OpenAI-compatible server with the embedded model, stopped by PID."""
+    port = _free_port()
+    log = open(os.devnull, "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raytune_llm.llm.serve", "--model", "embedded", "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "4096", "--model_alias", "smollm2"],
+        stdout=log, stderr=log, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama-cpp server exited with {proc.returncode}")
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("llama-cpp server did not become ready in 120 s")
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+def test_openai_backend_against_real_llama_cpp_server(llama_server):
+    backend = get_backend("openai:smollm2", base_url=llama_server)
+    messages = propose_messages(SPACE, 2, metric="val_rmse", mode="min")
+    with LLMWorker(backend, timeout_s=120, max_retries=2, backoff_s=0.1) as worker:
+        result = worker.submit(LLMRequest(messages, SPACE.json_schema(2), seed=1, max_tokens=400)).result(timeout=400)
+    assert isinstance(result.value["configs"], list) and len(result.value["configs"]) == 2
+    assert backend.mode in ("json_schema", "json_object", "prompt")
+    assert result.usage.prompt_tokens > 0
