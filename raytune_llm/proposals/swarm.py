@@ -1,0 +1,136 @@
+"""The swarm prompt of LLM-enhanced PSO and the screening of its answers.
+
+The LLM reads the task, the space, the best and the most recent trials and every particle
+(position, direction of motion, last and best cost), and proposes new configurations for the
+worst particles. Everything shown is bounded (at most ``max_particles`` particles and
+``max_trials`` best plus ``max_trials`` recent trials, shortened further if the text exceeds
+``max_chars``), so the prompt stays the same size after 10 or 10,000 trials.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from raytune_llm.llm.base import Message
+from raytune_llm.space import SearchSpace
+
+SYSTEM = (
+    "You are an expert in hyperparameter optimisation helping a particle swarm. You read the swarm and the "
+    "trials so far and propose new configurations that are likely to beat the best result. Answer with JSON "
+    "only, using exactly the parameter names given, every value inside its range."
+)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A completed trial as the prompt shows it: flat config and metric value (user's units)."""
+
+    config: dict[str, Any]
+    value: float
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class ParticleView:
+    """One particle as the prompt shows it."""
+
+    config: dict[str, Any]
+    velocity: np.ndarray
+    last: float
+    best: float
+
+
+def _num(x: Any) -> str:
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return str(x)
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    x = float(x)
+    if not math.isfinite(x):
+        return "failed"
+    return f"{x:.4g}"
+
+
+def _config_text(space: SearchSpace, config: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={_num(config[name])}" for name in space.names if name in config)
+
+
+def _direction(space: SearchSpace, velocity: np.ndarray) -> str:
+    moves = [(abs(v), name, v) for name, v in zip(space.names, velocity) if abs(v) >= 0.02]
+    moves.sort(reverse=True)
+    if not moves:
+        return "still"
+    return ", ".join(f"{name} {'up' if v > 0 else 'down'}" for _, name, v in moves[:3])
+
+
+def swarm_messages(
+    space: SearchSpace,
+    *,
+    metric: str,
+    mode: str,
+    n: int,
+    best: Sequence[Trial],
+    recent: Sequence[Trial],
+    particles: Sequence[ParticleView],
+    completed: int,
+    budget: int | None = None,
+    max_trials: int = 5,
+    max_particles: int = 12,
+    max_chars: int = 6000,
+) -> list[Message]:
+    """Build the replacement request.
+
+    Args:
+        space: the search space.
+        metric: metric name; mode: ``"min"`` or ``"max"`` (values are shown in the user's units).
+        n: configurations to ask for.
+        best: best trials, best first.
+        recent: most recent trials, newest last.
+        particles: the swarm (the worst particles are listed first).
+        completed: trials completed so far; budget: total, if known.
+        max_trials: trials shown per list; max_particles: particles shown; max_chars: text bound.
+    """
+    goal = "lower is better" if mode == "min" else "higher is better"
+    while True:
+        lines = [f"Metric: {metric} ({goal}). Trials completed: {completed}"
+                 + (f" of {budget}." if budget else "."),
+                 "Search space (log scale means think in orders of magnitude):", space.to_prompt(), ""]
+        if best:
+            lines.append("Best trials so far:")
+            lines += [f"- {metric}={_num(t.value)} | {_config_text(space, t.config)}" for t in best[:max_trials]]
+        if recent:
+            lines.append("Most recent trials:")
+            lines += [f"- {metric}={_num(t.value)} | {_config_text(space, t.config)}" for t in recent[-max_trials:]]
+        if particles:
+            lines.append("Swarm particles (position | moving | last | best), worst first:")
+            for k, p in enumerate(particles[:max_particles]):
+                lines.append(f"- p{k}: {_config_text(space, p.config)} | {_direction(space, p.velocity)} | "
+                             f"last {_num(p.last)} | best {_num(p.best)}")
+        lines += ["", f"Propose {n} new configurations to replace the worst particles. Stay close to the best "
+                      "trials but change one or two parameters in a promising direction; do not repeat a trial."]
+        text = "\n".join(lines)
+        if len(text) <= max_chars or (max_trials <= 1 and max_particles <= 2):
+            break
+        max_trials = max(1, max_trials - 1)
+        max_particles = max(2, max_particles - 2)
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
+
+
+def kernel_predict(x_hist: np.ndarray, y_hist: np.ndarray, x_new: np.ndarray, *, bandwidth: float = 0.15) -> np.ndarray:
+    """Nadaraya-Watson (Gaussian kernel) prediction of the cost at ``x_new`` from the history.
+
+    A cheap, assumption-light surrogate used to screen LLM proposals before a trial is spent on
+    them: the candidates whose neighbourhood in the history looks best are kept.
+    """
+    x_hist = np.asarray(x_hist, dtype=float)
+    y_hist = np.asarray(y_hist, dtype=float)
+    x_new = np.atleast_2d(np.asarray(x_new, dtype=float))
+    h = bandwidth * math.sqrt(x_hist.shape[1])
+    d2 = ((x_new[:, None, :] - x_hist[None, :, :]) ** 2).sum(axis=2)
+    w = np.exp(-d2 / (2 * h * h)) + 1e-300
+    return (w * y_hist[None, :]).sum(axis=1) / w.sum(axis=1)

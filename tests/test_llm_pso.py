@@ -1,0 +1,143 @@
+"""The LLM phase of LLMPSOSearcher: a scripted double for exact behaviour, faults, the real model."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from conformance.suite import SPACE, drive, objective
+from support.fault_server import FaultServer
+
+from raytune_llm import LLMPSOSearcher
+from raytune_llm.errors import LLMServerError, SearchSpaceError
+from raytune_llm.llm.testing import ScriptedBackend
+from raytune_llm.proposals.swarm import ParticleView, Trial, swarm_messages
+from raytune_llm.space import SearchSpace
+
+PROPOSALS = {"configs": [
+    {"x": 0.3, "n": 5, "act": "b", "lr": 0.003},
+    {"x": 7.0, "n": 50, "act": "B", "lr": "0.01"},   # repaired into range
+    {"x": 0.3, "n": 5, "act": "b", "lr": 0.003},     # duplicate
+    {"x": 0.4, "n": 5, "act": "swish", "lr": 0.003},  # rejected: unknown category
+]}
+
+
+def make(llm, **kw):
+    s = LLMPSOSearcher(seed=0, llm=llm, telemetry=False, swarm_size=8, warmup=8, llm_every=8, **kw)
+    s.set_search_properties("score", "min", dict(SPACE))
+    return s
+
+
+def test_llm_proposals_replace_worst_particles_and_are_recorded():
+    backend = ScriptedBackend([PROPOSALS])
+    s = make(backend, wait_for_llm=True)
+    drive(s, 24)
+    assert len(backend.calls) >= 2
+    prompt = backend.calls[0][0][1]["content"]
+    assert "Swarm particles" in prompt and "Best trials so far" in prompt and "score" in prompt
+    origins = [h["origin"] for h in s.history]
+    assert origins[:8] == ["init"] * 8 and "llm" in origins
+    llm_configs = [h["config"] for h in s.history if h["origin"] == "llm"]
+    assert {"x": 1.0, "n": 8, "act": "b", "lr": 0.01} in llm_configs  # repaired proposal used
+    assert s.counters["llm_rejected"] >= 2 and s.counters["llm_used"] >= 2
+    assert s.best["value"] <= objective({"x": 0.3, "n": 5, "act": "b", "lr": 0.003}) + 1e-12
+
+
+def test_suggest_does_not_wait_for_a_slow_llm():
+    gate = threading.Event()
+
+    def slow(messages, schema):
+        gate.wait(30)
+        return PROPOSALS
+
+    s = make(ScriptedBackend([slow]))
+    drive(s, 30)  # keeps suggesting while the LLM is blocked
+    assert s._future is not None and not s._future.done()
+    assert all(h["origin"] in ("init", "pso") for h in s.history)
+    gate.set()
+    s._future.result(timeout=10)
+    drive(s, 8, start=30)
+    assert any(h["origin"] == "llm" for h in s.history)
+    s.close()
+
+
+def test_failing_llm_degrades_to_plain_pso():
+    backend = ScriptedBackend([LLMServerError("boom")])
+    s = make(backend, wait_for_llm=True, worker_options={"max_retries": 0, "breaker_failures": 2,
+                                                         "breaker_cooldown_s": 60})
+    configs = drive(s, 40)
+    plain = drive(make(None), 40)
+    assert configs == plain  # identical to llm=None: failures change nothing but the counters
+    assert s.counters["llm_failed"] >= 2 and s.llm_usage.failed >= 2
+
+
+@pytest.mark.parametrize("modes", [["500", "429", "ok"], ["truncated", "invalid", "garbage"], ["drop", "huge"],
+                                   ["slow:3"], ["401"]])
+def test_every_fault_mode_leaves_the_experiment_complete(modes):
+    answer = {"configs": PROPOSALS["configs"][:2]}
+    with FaultServer(modes=modes * 3, answer=answer) as srv:
+        s = LLMPSOSearcher(seed=1, llm="openai:fault", llm_options={"base_url": srv.url, "api_key": "k"},
+                           telemetry=False, swarm_size=4, warmup=4, llm_every=4, wait_for_llm=True,
+                           llm_timeout_s=1.0, worker_options={"backoff_s": 0.01, "backoff_max_s": 0.05,
+                                                              "max_retries": 1})
+        s.set_search_properties("score", "min", dict(SPACE))
+        drive(s, 24)
+        s.close()
+    assert len(s.history) == 24 and all(h["value"] is not None for h in s.history)
+    usage = s.llm_usage
+    # every request ended in an answer or a counted failure, except at most one still in flight at close
+    assert usage.requests >= 2 and 0 <= usage.requests - (usage.succeeded + usage.failed) <= 1
+
+
+def test_points_to_evaluate_are_validated_up_front():
+    with pytest.raises(SearchSpaceError, match=r"points_to_evaluate\[0\].*'n' must be in \[1, 8\]"):
+        s = LLMPSOSearcher(llm=None, points_to_evaluate=[{"x": 0.1, "n": 99, "act": "a", "lr": 0.01}])
+        s.set_search_properties("score", "min", dict(SPACE))
+
+
+def test_max_evaluations_finishes():
+    s = LLMPSOSearcher(llm=None, seed=0, max_evaluations=3, space=SPACE, metric="score", mode="min")
+    drive(s, 3)
+    assert s.suggest("t9") == "FINISHED"
+
+
+def test_add_evaluated_point_warm_starts():
+    s = make(None)
+    s.add_evaluated_point({"x": 0.3, "n": 5, "act": "b", "lr": 0.003}, 0.0001)
+    assert s.history[0]["origin"] == "warm-start" and s.pso.best_f == 0.0001
+
+
+def test_api_key_is_not_in_saved_state_or_pickle(tmp_path):
+    import pickle
+
+    with FaultServer(answer={"configs": []}) as srv:
+        s = LLMPSOSearcher(llm="openai:m", llm_options={"base_url": srv.url, "api_key": "sk-top-secret"},
+                           telemetry=False)
+        s.set_search_properties("score", "min", dict(SPACE))
+        drive(s, 3)
+        s.save(str(tmp_path / "state.json"))
+    assert "sk-top-secret" not in (tmp_path / "state.json").read_text()
+    assert b"sk-top-secret" not in pickle.dumps(s)
+
+
+def test_prompt_stays_bounded_however_long_the_history():
+    space = SearchSpace.from_tune(dict(SPACE))
+    trials = [Trial({"x": i / 1000, "n": 3, "act": "a", "lr": 0.001}, float(i)) for i in range(1000)]
+    particles = [ParticleView({"x": 0.5, "n": 3, "act": "a", "lr": 0.001}, __import__("numpy").zeros(4), 1.0, 1.0)
+                 for _ in range(64)]
+    messages = swarm_messages(space, metric="score", mode="min", n=4, best=trials[:5], recent=trials,
+                              particles=particles, completed=1000, max_chars=3000)
+    assert len(messages[1]["content"]) <= 3000
+
+
+@pytest.mark.llm
+def test_llm_phase_with_the_real_embedded_model(embedded):
+    s = LLMPSOSearcher(seed=0, llm=embedded, telemetry=False, swarm_size=4, warmup=4, llm_every=4,
+                       wait_for_llm=True, llm_timeout_s=120)
+    s.set_search_properties("score", "min", dict(SPACE))
+    drive(s, 16)
+    s.close()
+    assert s.llm_usage.succeeded >= 1 and s.llm_usage.completion_tokens > 0
+    assert s.counters["llm_accepted"] >= 1 and s.counters["llm_used"] >= 1
+    llm_trials = [h for h in s.history if h["origin"] == "llm"]
+    assert llm_trials and all(s.space.check(h["config"]) == [] for h in llm_trials)
