@@ -1,0 +1,1 @@
+"""Benchmarks for raytune-llm searchers (test functions, harness, LLM backends)."""

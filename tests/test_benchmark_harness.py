@@ -1,0 +1,387 @@
+"""Tests of the searcher benchmark harness (benchmarks/functions.py, benchmarks/harness.py).
+
+Tiny budgets only: the whole file runs in a few seconds on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+try:
+    import benchmarks  # noqa: F401
+except ImportError:  # plain `pytest` without the repo root on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ray.tune.search import Searcher
+
+from benchmarks import harness
+from benchmarks.functions import FUNCTIONS, TestFunction, get_function
+from benchmarks.harness import (
+    PEERS,
+    RandomSearcher,
+    RunResult,
+    compute_evals_to_target,
+    make_searcher,
+    register_searcher,
+    run_searcher,
+    summarize,
+    to_markdown,
+)
+
+BUDGET = 12
+DIM = 2
+
+
+def _run(name: str, seed: int, **kwargs: Any) -> RunResult:
+    kw: dict[str, Any] = {"budget": BUDGET, "concurrency": 1, "seed": seed}
+    kw.update(kwargs)
+    return run_searcher(make_searcher(name, seed), FUNCTIONS["rastrigin"], DIM, name=name, **kw)
+
+
+# --------------------------------------------------------------------------- #
+# Test functions
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("dim", [2, 5])
+def test_function_optimum_and_random_point(name: str, dim: int) -> None:
+    fn = FUNCTIONS[name]
+    assert fn.name == name
+    x_opt = fn.optimum_point(dim)
+    lo, hi = fn.bounds
+    assert np.all((lo <= x_opt) & (x_opt <= hi))
+    assert fn(x_opt) == pytest.approx(fn.optimum, abs=1e-9)
+    # Config dicts and arrays agree.
+    cfg = {f"x{i}": float(v) for i, v in enumerate(x_opt)}
+    assert fn(cfg) == fn(x_opt)
+    rng = np.random.default_rng(123)
+    for _ in range(5):
+        x = rng.uniform(lo, hi, size=dim)
+        assert fn(x) > fn.optimum
+    target = fn.target_value(dim)
+    assert math.isfinite(target) and target > fn.optimum
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_shifted_function_moves_optimum(name: str) -> None:
+    fn = FUNCTIONS[name].shifted(0)
+    assert fn.name == f"{name}-shift0"
+    x_opt = fn.optimum_point(3)
+    lo, hi = fn.bounds
+    assert np.all((lo < x_opt) & (x_opt < hi))
+    assert not np.allclose(x_opt, FUNCTIONS[name].optimum_point(3))
+    assert fn(x_opt) == pytest.approx(0.0, abs=1e-9)
+    assert fn(FUNCTIONS[name].optimum_point(3)) > 0.0
+    np.testing.assert_array_equal(fn.optimum_point(3), FUNCTIONS[name].shifted(0).optimum_point(3))
+
+
+def test_known_values_and_param_space() -> None:
+    assert FUNCTIONS["sphere"]([1.0, 2.0]) == 5.0
+    assert FUNCTIONS["rosenbrock"]([0.0, 0.0]) == 1.0
+    assert FUNCTIONS["rastrigin"]([1.0, 0.0]) == pytest.approx(1.0)
+    assert FUNCTIONS["styblinski_tang"]([0.0]) == pytest.approx(39.16616570377142)
+    space = FUNCTIONS["ackley"].param_space(3)
+    assert sorted(space) == ["x0", "x1", "x2"]
+    assert (space["x2"].lower, space["x2"].upper) == (-32.768, 32.768)
+    fn = FUNCTIONS["levy"].with_target(0.5)
+    assert isinstance(fn, TestFunction) and fn.target_value(7) == 0.5
+    with pytest.raises(ValueError, match="known: ackley"):
+        get_function("nope")
+
+
+# --------------------------------------------------------------------------- #
+# Reproducibility
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("name", ["random", "optuna"])
+def test_same_seed_same_values_different_seed_differs(name: str) -> None:
+    a = _run(name, 0)
+    b = _run(name, 0)
+    c = _run(name, 1)
+    assert a.values == b.values and len(a.values) == BUDGET
+    assert a.values != c.values
+    assert a.best_trace == sorted(a.best_trace, reverse=True)
+    assert a.best_at_budget == min(a.values) == a.best_trace[-1]
+
+
+@pytest.mark.parametrize("name", ["nevergrad-pso", "nevergrad-cma", "hyperopt"])
+def test_other_peers_are_seeded(name: str) -> None:
+    np.random.seed(1)  # the global RNG must not matter  # noqa: NPY002
+    a = _run(name, 0, concurrency=2)
+    np.random.seed(2)  # noqa: NPY002
+    b = _run(name, 0, concurrency=2)
+    assert a.values == b.values and len(a.values) == BUDGET
+    assert _run(name, 1, concurrency=2).values != a.values
+
+
+def test_random_searcher_samples_domains() -> None:
+    from ray import tune
+
+    space = {"u": tune.uniform(-1.0, 2.0), "i": tune.randint(3, 6), "c": tune.choice(["a", "b"]),
+             "nested": {"l": tune.loguniform(1e-4, 1e-1)}, "const": 7}
+    s = RandomSearcher(space=space, metric="value", mode="min", seed=3)
+    assert s.set_search_properties("value", "min", {"x": tune.uniform(0, 1)}) is False
+    for i in range(20):
+        cfg = s.suggest(f"t{i}")
+        assert -1.0 <= cfg["u"] <= 2.0 and cfg["i"] in (3, 4, 5) and cfg["c"] in ("a", "b")
+        assert 1e-4 <= cfg["nested"]["l"] <= 1e-1 and cfg["const"] == 7
+    s2 = RandomSearcher(space=space, metric="value", mode="min", seed=3)
+    s3 = RandomSearcher(space=space, metric="value", mode="min", seed=3)
+    assert [s2.suggest(str(i)) for i in range(3)] == [s3.suggest(str(i)) for i in range(3)]
+
+
+# --------------------------------------------------------------------------- #
+# Event loop
+# --------------------------------------------------------------------------- #
+class InFlightCounter(Searcher):
+    """Wraps a searcher and records how many trials are in flight."""
+
+    def __init__(self, inner: Searcher) -> None:
+        super().__init__()
+        self.inner = inner
+        self.in_flight: set[str] = set()
+        self.max_in_flight = 0
+        self.completed: list[str] = []
+
+    def set_search_properties(self, metric: Any, mode: Any, config: dict, **spec: Any) -> bool:
+        return self.inner.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id: str) -> Any:
+        cfg = self.inner.suggest(trial_id)
+        if isinstance(cfg, dict):
+            assert trial_id not in self.in_flight
+            self.in_flight.add(trial_id)
+            self.max_in_flight = max(self.max_in_flight, len(self.in_flight))
+        return cfg
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        assert result is not None and set(result) == {"value", "training_iteration", "config"}
+        self.in_flight.remove(trial_id)
+        self.completed.append(trial_id)
+        self.inner.on_trial_complete(trial_id, result, error)
+
+
+@pytest.mark.parametrize("durations", ["unit", "lognormal"])
+def test_concurrency_limit(durations: str) -> None:
+    fn = FUNCTIONS["sphere"]
+    w = InFlightCounter(RandomSearcher(seed=0))
+    r = run_searcher(w, fn, DIM, budget=10, concurrency=4, seed=0, durations=durations)
+    assert w.max_in_flight == 4 and not w.in_flight
+    assert len(w.completed) == r.n_completed == r.n_started == 10
+    assert r.searcher == "InFlightCounter" and not r.stalled and not r.finished
+    if durations == "unit":
+        assert r.sim_time == 3.0  # batches of 4, 4, 2
+        assert w.completed == [f"t{i:04d}" for i in range(10)]
+    else:
+        assert w.completed != sorted(w.completed)  # heavy tails reorder completions
+        again = run_searcher(RandomSearcher(seed=0), fn, DIM, budget=10, concurrency=4, seed=0,
+                             durations=durations)
+        assert again.values == r.values and again.sim_time == r.sim_time
+
+
+def test_concurrency_one_is_sequential() -> None:
+    w = InFlightCounter(RandomSearcher(seed=0))
+    r = run_searcher(w, FUNCTIONS["sphere"], DIM, budget=5, concurrency=1, seed=0)
+    assert w.max_in_flight == 1 and r.sim_time == 5.0
+
+
+class _Delegating(Searcher):
+    """Base of the test searchers below: forwards completions to ``self.inner``."""
+
+    inner: Searcher
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.inner.on_trial_complete(trial_id, result, error)
+
+
+class FinishAfter(_Delegating):
+    def __init__(self, n: int) -> None:
+        super().__init__(metric="value", mode="min")
+        self.inner = RandomSearcher(seed=0)
+        self.n = n
+        self.calls = 0
+
+    def set_search_properties(self, metric: Any, mode: Any, config: dict, **spec: Any) -> bool:
+        return self.inner.set_search_properties(metric, mode, config)
+
+    def suggest(self, trial_id: str) -> Any:
+        self.calls += 1
+        return Searcher.FINISHED if self.calls > self.n else self.inner.suggest(trial_id)
+
+
+def test_finished_stops_and_drains_running_trials() -> None:
+    r = run_searcher(FinishAfter(5), FUNCTIONS["sphere"], DIM, budget=20, concurrency=3, seed=0)
+    assert r.finished and not r.stalled
+    assert r.n_started == r.n_completed == 5
+
+
+class NoneUntil(_Delegating):
+    """Returns None on every third suggest call (or always with ``never=True``)."""
+
+    def __init__(self, never: bool = False) -> None:
+        super().__init__(metric="value", mode="min")
+        self.never = never
+        self.inner = RandomSearcher(seed=0)
+        self.calls = self.started = self.completed = 0
+        self.none_while_running = False
+
+    def set_search_properties(self, metric: Any, mode: Any, config: dict, **spec: Any) -> bool:
+        self.inner.set_search_properties(metric, mode, config)
+        return False  # pretend the space was already set: accepted by the harness
+
+    def suggest(self, trial_id: str) -> Any:
+        self.calls += 1
+        if self.never or self.calls % 3 == 1:
+            self.none_while_running |= self.started > self.completed
+            return None
+        self.started += 1
+        return self.inner.suggest(trial_id)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.completed += 1
+        super().on_trial_complete(trial_id, result, error)
+
+    def benchmark_extra(self) -> dict[str, Any]:
+        return {"calls": self.calls}
+
+
+def test_always_none_is_stalled_without_hanging() -> None:
+    s = NoneUntil(never=True)
+    t0 = time.perf_counter()
+    r = run_searcher(s, FUNCTIONS["sphere"], DIM, budget=10, concurrency=2, seed=0,
+                     max_stall_retries=3, stall_sleep_s=0.001)
+    assert time.perf_counter() - t0 < 5.0
+    assert r.stalled and r.n_completed == 0 and r.best_at_budget is None and r.evals_to_target is None
+    assert r.n_suggest_calls == 4 and r.extra == {"calls": 4}
+    assert summarize([r])[0]["stalled_runs"] == 1
+
+
+def test_intermittent_none_waits_and_retries() -> None:
+    s = NoneUntil()
+    r = run_searcher(s, FUNCTIONS["sphere"], DIM, budget=6, concurrency=3, seed=0,
+                     max_stall_retries=2, stall_sleep_s=0.0)
+    assert not r.stalled and r.n_completed == 6
+    assert s.none_while_running  # None with trials running: the clock advanced instead
+    assert r.sim_time > 2.0  # fewer than 3 slots were in use at some point
+
+
+def test_invalid_arguments() -> None:
+    with pytest.raises(ValueError, match="durations"):
+        run_searcher(RandomSearcher(seed=0), FUNCTIONS["sphere"], 2, budget=2, concurrency=1, seed=0,
+                     durations="exp")
+    with pytest.raises(ValueError, match="concurrency"):
+        run_searcher(RandomSearcher(seed=0), FUNCTIONS["sphere"], 2, budget=2, concurrency=0, seed=0)
+
+
+# --------------------------------------------------------------------------- #
+# Metrics and aggregation
+# --------------------------------------------------------------------------- #
+def _fake(searcher: str, seed: int, values: list[float], *, target: float = 1.0, budget: int = 5,
+          overhead: float = 0.001) -> RunResult:
+    from benchmarks.harness import best_so_far
+
+    return RunResult(
+        searcher=searcher, function="sphere", dim=2, concurrency=1, seed=seed, budget=budget,
+        target=target, durations="unit", values=values, best_trace=best_so_far(values),
+        evals_to_target=compute_evals_to_target(values, target),
+        best_at_budget=min(values) if values else None, best_config=None,
+        overhead_s_per_trial=overhead, suggest_s_mean=overhead, suggest_s_p99=overhead,
+        complete_s_mean=0.0, n_suggest_calls=len(values), n_started=len(values), stalled=False,
+        finished=False, sim_time=float(len(values)), wall_time_s=0.0,
+    )
+
+
+def test_evals_to_target_hand_made() -> None:
+    values = [5.0, 3.0, 1.5, 1.0, 0.5]
+    assert compute_evals_to_target(values, 1.0) == 4  # <= target counts, 1-based
+    assert compute_evals_to_target(values, 0.4) is None
+    assert compute_evals_to_target(values, 10.0) == 1
+    assert compute_evals_to_target([], 1.0) is None
+    r = _fake("a", 0, values)
+    assert r.evals_to_target == 4 and r.best_trace == [5.0, 3.0, 1.5, 1.0, 0.5]
+
+
+def test_summarize_and_markdown() -> None:
+    results = [
+        _fake("a", 0, [3.0, 0.5, 0.1, 0.1, 0.1]),  # reaches at 2
+        _fake("a", 1, [0.9, 0.5, 0.1, 0.1, 0.1]),  # reaches at 1
+        _fake("a", 2, [3.0, 2.0, 2.0, 2.0, 2.0]),  # never -> budget + 1 = 6
+        _fake("b", 0, [3.0, 3.0, 3.0, 3.0, 3.0], overhead=0.004),
+        _fake("b", 1, [4.0, 4.0, 4.0, 4.0, 4.0], overhead=0.002),
+    ]
+    rows = summarize(results)
+    assert [r["searcher"] for r in rows] == ["a", "b"]
+    a, b = rows
+    assert a["runs"] == 3 and a["success_rate"] == pytest.approx(2 / 3)
+    assert a["evals_to_target_median"] == 2.0
+    assert (a["evals_to_target_q25"], a["evals_to_target_q75"]) == (1.5, 4.0)
+    assert a["best_at_budget_median"] == 0.1
+    assert b["success_rate"] == 0.0 and b["evals_to_target_median"] == 6.0
+    assert b["best_at_budget_median"] == 3.5
+    assert b["overhead_s_per_trial_median"] == pytest.approx(0.003)
+    md = to_markdown(rows)
+    lines = md.strip().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("| function |")
+    assert "| sphere | 2 | 1 | a | 3 |" in lines[2] and "67%" in lines[2]
+    assert ">5 [>5, >5]" in lines[3] and "3.00" in lines[3]
+
+
+# --------------------------------------------------------------------------- #
+# Registry and command line
+# --------------------------------------------------------------------------- #
+def test_registry() -> None:
+    assert {"optuna", "hyperopt", "nevergrad-pso", "nevergrad-cma", "random"} <= set(PEERS)
+    with pytest.raises(ValueError, match="known: .*optuna"):
+        make_searcher("nope", 0)
+    with pytest.raises(ValueError, match="already registered"):
+        register_searcher("random", lambda seed: RandomSearcher(seed=seed))
+    try:
+        register_searcher("test-random", lambda seed: RandomSearcher(seed=seed + 1))
+        assert isinstance(make_searcher("test-random", 0), RandomSearcher)
+    finally:
+        PEERS.pop("test-random", None)
+
+
+def test_main_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stem = tmp_path / "out" / "functions-test"
+    rc = harness.main([
+        "--functions", "sphere,rastrigin", "--dims", "2", "--concurrency", "1,2", "--seeds", "2",
+        "--budget", "6", "--searchers", "random,optuna", "--target", "sphere=0.5", "--out", str(stem),
+        "--plot",
+    ])
+    assert rc == 0
+    md = (tmp_path / "out" / "functions-test.md").read_text()
+    data = json.loads((tmp_path / "out" / "functions-test.json").read_text())
+    assert "| sphere | 2 | 1 | optuna | 2 |" in md and "Command: `python -m benchmarks.harness" in md
+    assert len(data["rows"]) == 8 and len(data["runs"]) == 16
+    assert {"date", "machine", "python", "packages", "command", "table_markdown"} <= set(data)
+    assert data["machine"]["cpu_count"] >= 1 and "ray" in data["packages"]
+    assert {r["target"] for r in data["runs"] if r["function"] == "sphere"} == {0.5}
+    assert sorted({r["seed"] for r in data["runs"]}) == [0, 1]
+    reloaded = harness.load_results(tmp_path / "out" / "functions-test.json")
+    assert reloaded[0].values == data["runs"][0]["values"]
+    assert (tmp_path / "out" / "functions-test-rastrigin-d2-c2.png").stat().st_size > 0
+    assert "| rastrigin | 2 | 2 | random |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--functions", "sphere,nope"], "unknown function"),
+        (["--searchers", "random,nope"], "unknown searcher"),
+        (["--dims", "two"], "--dims"),
+        (["--target", "nope=1"], "--target"),
+    ],
+)
+def test_main_argument_errors(args: list[str], message: str, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        harness.main([*args, "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
