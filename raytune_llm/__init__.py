@@ -20,11 +20,11 @@ from raytune_llm.space import SearchSpace
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConfigValidationError", "LLMConfigError", "LLMError", "LLMPSOSearcher", "MissingExtraError",
+    "ConfigValidationError", "LLMConfigError", "LLMError", "LLMPSOSearcher", "LLMSearcher", "MissingExtraError",
     "RaytuneLLMError", "SearchSpace", "SearchSpaceError", "__version__",
 ]
 
-_LAZY = {"LLMPSOSearcher": "raytune_llm.searchers.llm_pso"}
+_LAZY = {"LLMPSOSearcher": "raytune_llm.searchers.llm_pso", "LLMSearcher": "raytune_llm.searchers.llm_history"}
 
 
 def __getattr__(name: str) -> Any:

@@ -121,15 +121,16 @@ def check_schema(value: Any, schema: Mapping[str, Any], *, raw: str = "") -> Any
     return value
 
 
-_VALUE_CHECKS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "const")
+# value checks, and minItems: fewer proposals than asked for are still worth screening
+_VALUE_CHECKS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "const", "minItems")
 
 
 _SCALAR_TYPES = {"number", "integer", "string", "boolean", "null"}
 
 
 def structural_schema(schema: Any, *, _in_items: bool = False) -> Any:
-    """``schema`` without value checks: no bounds or enums anywhere, and inside array items no
-    scalar types or required keys either.
+    """``schema`` without value checks: no bounds, enums or minimum array lengths anywhere, and
+    inside array items no scalar types or required keys either.
 
     Backends reject answers of the wrong overall shape (a retry may help), while the items of a
     batch (``{"configs": [...]}``) are the caller's to repair or reject one at a time

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from raytune_llm.llm.base import Message
+from raytune_llm.proposals.render import format_config, format_value
 from raytune_llm.space import SearchSpace
 
 SYSTEM = (
@@ -43,21 +44,6 @@ class ParticleView:
     velocity: np.ndarray
     last: float
     best: float
-
-
-def _num(x: Any) -> str:
-    if isinstance(x, bool) or x is None or isinstance(x, str):
-        return str(x)
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    x = float(x)
-    if not math.isfinite(x):
-        return "failed"
-    return f"{x:.4g}"
-
-
-def _config_text(space: SearchSpace, config: dict[str, Any]) -> str:
-    return ", ".join(f"{name}={_num(config[name])}" for name in space.names if name in config)
 
 
 def _direction(space: SearchSpace, velocity: np.ndarray) -> str:
@@ -102,15 +88,15 @@ def swarm_messages(
                  "Search space (log scale means think in orders of magnitude):", space.to_prompt(), ""]
         if best:
             lines.append("Best trials so far:")
-            lines += [f"- {metric}={_num(t.value)} | {_config_text(space, t.config)}" for t in best[:max_trials]]
+            lines += [f"- {metric}={format_value(t.value)} | {format_config(space, t.config)}" for t in best[:max_trials]]
         if recent:
             lines.append("Most recent trials:")
-            lines += [f"- {metric}={_num(t.value)} | {_config_text(space, t.config)}" for t in recent[-max_trials:]]
+            lines += [f"- {metric}={format_value(t.value)} | {format_config(space, t.config)}" for t in recent[-max_trials:]]
         if particles:
             lines.append("Swarm particles (position | moving | last | best), worst first:")
             for k, p in enumerate(particles[:max_particles]):
-                lines.append(f"- p{k}: {_config_text(space, p.config)} | {_direction(space, p.velocity)} | "
-                             f"last {_num(p.last)} | best {_num(p.best)}")
+                lines.append(f"- p{k}: {format_config(space, p.config)} | {_direction(space, p.velocity)} | "
+                             f"last {format_value(p.last)} | best {format_value(p.best)}")
         lines += ["", f"Propose {n} new configurations to replace the worst particles. Stay close to the best "
                       "trials but change one or two parameters in a promising direction; do not repeat a trial."]
         text = "\n".join(lines)

@@ -1,5 +1,7 @@
-"""Ray Tune searchers (thin adapters over the pure cores in raytune_llm.pso and friends)."""
+"""Ray Tune searchers: thin adapters over the pure cores (raytune_llm.pso, raytune_llm.history)."""
 
+from raytune_llm.searchers.base import LLMSearcherBase
+from raytune_llm.searchers.llm_history import LLMSearcher
 from raytune_llm.searchers.llm_pso import LLMPSOSearcher
 
-__all__ = ["LLMPSOSearcher"]
+__all__ = ["LLMPSOSearcher", "LLMSearcher", "LLMSearcherBase"]

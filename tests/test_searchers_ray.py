@@ -1,4 +1,4 @@
-"""LLMPSOSearcher through Ray Tune itself: tune.run, Tuner, ConcurrencyLimiter, ASHA, Tuner.restore."""
+"""raytune-llm searchers through Ray Tune itself: tune.run, Tuner, ConcurrencyLimiter, ASHA, Tuner.restore."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 
-from raytune_llm import LLMPSOSearcher
+from raytune_llm import LLMPSOSearcher, LLMSearcher
 from raytune_llm.llm.testing import ScriptedBackend
 
 pytestmark = pytest.mark.ray
@@ -47,6 +47,16 @@ def test_tune_run_with_concurrency_limiter(tmp_path):
     events = tmp_path / "run" / "raytune_llm" / "events.jsonl"
     assert events.exists() and '"origin": "llm"' in events.read_text()
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(events.parent))
+
+
+def test_llm_searcher_through_tune_run(tmp_path):
+    answer = {"configs": [{"x": 0.5, "y": -0.5, "act": "a"}, {"x": 0.45, "y": -0.55, "act": "a"},
+                          {"x": 0.6, "y": -0.4, "act": "a"}, {"x": 0.3, "y": -0.6, "act": "b"}]}
+    searcher = LLMSearcher(seed=0, llm=ScriptedBackend([answer]), wait_for_llm=True)
+    analysis = tune.run(quadratic, config=SPACE, metric="loss", mode="min", num_samples=8, search_alg=searcher,
+                        max_concurrent_trials=2, storage_path=str(tmp_path), name="hist", verbose=0)
+    assert len(analysis.trials) == 8 and all(t.status == "TERMINATED" for t in analysis.trials)
+    assert searcher.origin_counts().get("llm", 0) == 4 and searcher.best["value"] < 0.11
 
 
 def test_tuner_with_asha_counts_stopped_trials(tmp_path):
@@ -89,7 +99,7 @@ sys.path[:0] = [{tests!r}]
 import ray
 from ray import tune
 from raytune_llm import LLMPSOSearcher
-from test_llm_pso_ray import SPACE, slow_quadratic
+from test_searchers_ray import SPACE, slow_quadratic
 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
          runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}}}}})
 tuner = tune.Tuner(slow_quadratic, param_space=SPACE,
