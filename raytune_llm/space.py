@@ -27,7 +27,7 @@ Example:
     3
     >>> config = space.from_unit([0.5, 0.99, 0.0])
     >>> config["layers"], config["opt"]["name"], config["epochs"]
-    (4, 'adam', 3)
+    (3, 'adam', 3)
 """
 
 from __future__ import annotations

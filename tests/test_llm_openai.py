@@ -159,3 +159,10 @@ def test_base_url_from_environment(server, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", server.url)
     value, _ = call(get_backend("openai:fault-model"))
     assert value == GOOD
+
+
+def test_key_fragments_in_server_errors_are_redacted():
+    from raytune_llm.llm.openai_backend import redact
+
+    text = "Incorrect API key provided: sk-proj-abc1****************wxyz. You can find your API key at ..."
+    assert "sk-proj" not in redact(text) and "[redacted]" in redact(text)

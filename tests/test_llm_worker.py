@@ -172,3 +172,28 @@ def test_usage_stats_round_trip_and_cost():
 def test_bad_worker_options(kw):
     with pytest.raises(ValueError):
         LLMWorker(ScriptedBackend([{"x": 1}]), **kw)
+
+
+def test_timed_out_calls_cannot_pile_up_threads():
+    release = threading.Event()
+
+    def hang(messages, schema):
+        release.wait(30)
+        return {"x": 1}
+
+    with fast_worker(ScriptedBackend([hang]), timeout_s=0.1, max_retries=0, breaker_failures=99) as worker:
+        for _ in range(2):
+            with pytest.raises(LLMTimeoutError):
+                worker.submit(request()).result(timeout=5)
+        with pytest.raises(LLMUnavailableError, match="still running in the background"):
+            worker.submit(request()).result(timeout=5)
+        release.set()
+        threading.Event().wait(0.2)
+        assert worker._abandoned == 0
+
+
+def test_summary_includes_cost_with_prices():
+    with fast_worker(ScriptedBackend([{"x": 3}]), prices={"prompt": 1.0, "completion": 2.0}) as worker:
+        worker.submit(request()).result(timeout=5)
+        summary = worker.summary()
+    assert summary["cost"] > 0 and summary["succeeded"] == 1

@@ -134,8 +134,11 @@ def test_interrupted_run_resumes_with_tuner_restore(tmp_path):
         if sum(1 for f in done if f.stat().st_size > 0) >= 5:
             break
         time.sleep(0.3)
+    assert proc.poll() is None, "the first run finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)  # an interrupted driver: Tune saves its state and exits
     proc.wait(120)
+    finished_before = sum(1 for f in path.glob("*/result.json") if f.stat().st_size > 0)
+    assert 5 <= finished_before < 14
     restored = tune.Tuner.restore(str(path), trainable=slow_quadratic, resume_unfinished=True,
                                   restart_errored=True, param_space=SPACE)
     results = restored.fit()

@@ -53,6 +53,15 @@ def embedded_model_path() -> Path:
     )
 
 
+def _without_repack(default: Any) -> Any:
+    def params() -> Any:
+        p = default()
+        p.use_extra_bufts = False
+        return p
+
+    return params
+
+
 @contextlib.contextmanager
 def _model_params(*, repack: bool) -> Iterator[None]:
     """Load models with ``use_extra_bufts = repack`` (llama-cpp-python has no argument for it)."""
@@ -62,14 +71,8 @@ def _model_params(*, repack: bool) -> Iterator[None]:
     from llama_cpp import llama_cpp as low_level
 
     default = low_level.llama_model_default_params
-
-    def without_repack() -> Any:
-        params = default()
-        params.use_extra_bufts = False
-        return params
-
     with _REGISTRY_LOCK:
-        low_level.llama_model_default_params = without_repack
+        low_level.llama_model_default_params = _without_repack(default)
         try:
             yield
         finally:
@@ -81,14 +84,7 @@ def repack_off_globally() -> None:
     by :mod:`raytune_llm.llm.serve`, where llama-cpp-python's server builds the model)."""
     from llama_cpp import llama_cpp as low_level
 
-    default = low_level.llama_model_default_params
-
-    def without_repack() -> Any:
-        params = default()
-        params.use_extra_bufts = False
-        return params
-
-    low_level.llama_model_default_params = without_repack
+    low_level.llama_model_default_params = _without_repack(low_level.llama_model_default_params)
 
 
 def _close_models() -> None:

@@ -11,6 +11,7 @@ have the schema's shape (llama-cpp-python's server ignores ``json_schema`` silen
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -78,6 +79,7 @@ class OpenAIBackend:
         self._client_obj: Any = None
         self._lock = threading.Lock()
         self._token_param = "max_tokens"
+        self._content_failures: dict[str, int] = {}
 
     @property
     def options(self) -> dict[str, Any]:
@@ -161,8 +163,9 @@ class OpenAIBackend:
         import openai
 
         client = self._client()
-        modes = [self._mode] if self._mode else list(MODES)
+        modes = [self._mode] if self._mode else [m for m in MODES if self._content_failures.get(m, 0) < 2] or ["prompt"]
         start = time.perf_counter()
+        rejected_by_server = True  # every stronger mode so far was refused by the server itself
         for i, mode in enumerate(modes):
             probing = self._mode is None and i < len(modes) - 1
             kwargs = self._request(mode, messages, schema, temperature=temperature, max_tokens=max_tokens, seed=seed)
@@ -173,7 +176,7 @@ class OpenAIBackend:
                     self._token_param = "max_completion_tokens"  # newer OpenAI models
                     return self.complete_json(messages, schema, temperature=temperature, max_tokens=max_tokens,
                                               seed=seed, timeout=timeout)
-                if probing:
+                if probing and getattr(exc, "status_code", 500) in (400, 422, 500):
                     continue  # this server does not take this response format: try the next one
                 raise _translate(exc) from exc
             except openai.OpenAIError as exc:
@@ -182,9 +185,14 @@ class OpenAIBackend:
                 value = parse_json_answer(_content(response), schema)
             except LLMResponseError:
                 if probing:
-                    continue  # e.g. a server that ignores json_schema and lets the model ramble
+                    # e.g. a server that ignores json_schema and lets the model ramble; one bad answer
+                    # may be chance, so a mode is dropped for good only after two
+                    self._content_failures[mode] = self._content_failures.get(mode, 0) + 1
+                    rejected_by_server = rejected_by_server and self._content_failures[mode] >= 2
+                    continue
                 raise
-            self._mode = mode
+            if self._mode is None and rejected_by_server:
+                self._mode = mode  # remembered: every stronger mode is known not to work here
             usage = getattr(response, "usage", None)
             return value, Usage(
                 prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
@@ -212,11 +220,19 @@ def _mentions(exc: Exception, word: str) -> bool:
     return word in str(exc)
 
 
+_KEY_PATTERN = re.compile(r"(sk|key)-[A-Za-z0-9_*\-.]{4,}")
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like an API key (servers echo masked key fragments in 401s)."""
+    return _KEY_PATTERN.sub("[redacted]", text)
+
+
 def _translate(exc: Exception) -> LLMError:
-    """Map an ``openai`` SDK exception to the raytune-llm hierarchy."""
+    """Map an ``openai`` SDK exception to the raytune-llm hierarchy (key fragments redacted)."""
     import openai
 
-    text = str(exc)[:300]
+    text = redact(str(exc)[:300])
     if isinstance(exc, openai.APITimeoutError):
         return LLMTimeoutError(f"the LLM server did not answer in time: {text}")
     if isinstance(exc, openai.APIConnectionError):

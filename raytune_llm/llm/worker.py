@@ -132,11 +132,13 @@ class UsageStats:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
 
-    def summary(self) -> dict[str, Any]:
-        """Totals plus p50/p95 latency, without the raw latency list (for logs and the CLI)."""
+    def summary(self, prices: Mapping[str, float] | None = None) -> dict[str, Any]:
+        """Totals plus p50/p95 latency (and the cost under ``prices``), without the raw latencies."""
         out = {k: v for k, v in self.to_dict().items() if k != "latency_s"}
         out["latency_p50_s"] = self.latency_percentile(50)
         out["latency_p95_s"] = self.latency_percentile(95)
+        if prices:
+            out["cost"] = self.cost(prices)
         return out
 
 
@@ -219,6 +221,9 @@ class LLMWorker:
         self._last_start = 0.0
         self._warned: set[str] = set()
         self._rng = random.Random()
+        self._abandoned = 0  # timed-out attempts whose thread is still running
+        self.max_abandoned = 2
+        self.idle_exit_s = 30.0
 
     # ------------------------------------------------------------------ public API
     def submit(self, request: LLMRequest) -> Future:
@@ -246,6 +251,15 @@ class LLMWorker:
             self._ensure_threads_locked()
             self._wake.notify()
         return future
+
+    def summary(self) -> dict[str, Any]:
+        """:meth:`UsageStats.summary` of a consistent snapshot, with the cost under ``prices``."""
+        return self.snapshot().summary(self.prices)
+
+    def snapshot(self) -> UsageStats:
+        """A consistent copy of :attr:`stats` (taken under the worker's lock)."""
+        with self._lock:
+            return UsageStats.from_dict(self.stats.to_dict())
 
     @property
     def circuit_open(self) -> bool:
@@ -289,8 +303,11 @@ class LLMWorker:
     def _loop(self) -> None:
         while True:
             with self._lock:
+                idle_since = time.monotonic()
                 while not self._queue and not self._closed.is_set():
                     self._wake.wait(timeout=1.0)
+                    if not self._queue and time.monotonic() - idle_since > self.idle_exit_s:
+                        return  # idle threads exit; submit() starts new ones
                 if self._closed.is_set():
                     return
                 request, future = self._queue.popleft()
@@ -300,7 +317,7 @@ class LLMWorker:
                 future.set_result(self._run(request))
             except LLMError as exc:
                 future.set_exception(exc)
-            except Exception as exc:  # a bug in a validate callback or backend: never kill the thread
+            except BaseException as exc:  # a bug in a validate callback or backend: never lose the future
                 logger.exception("unexpected error in LLM request %r", request.tag)
                 future.set_exception(LLMError(f"unexpected {type(exc).__name__}: {exc}"))
 
@@ -308,7 +325,7 @@ class LLMWorker:
         last_error: LLMError | None = None
         for attempt in range(self.max_retries + 1):
             if self._closed.is_set():
-                raise LLMUnavailableError("the LLM worker was closed")
+                raise self._fail(LLMUnavailableError("the LLM worker was closed"))
             if time.monotonic() < self._open_until:
                 raise self._fail(LLMUnavailableError(
                     f"circuit breaker open after repeated failures (last: {last_error})"))
@@ -343,6 +360,11 @@ class LLMWorker:
         raise self._fail(last_error)
 
     def _attempt(self, request: LLMRequest, seed: int | None) -> tuple[Any, Usage]:
+        with self._lock:
+            if self._abandoned >= self.max_abandoned:
+                raise LLMUnavailableError(
+                    f"{self._abandoned} timed-out LLM calls are still running in the background; not starting "
+                    "another until they end (the backend ignores timeouts)")
         box: dict[str, Any] = {}
         done = threading.Event()
         timeout = self.timeout_s
@@ -360,10 +382,17 @@ class LLMWorker:
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
                 box["error"] = exc
             finally:
-                done.set()
+                with self._lock:
+                    done.set()
+                    if box.get("abandoned"):
+                        self._abandoned -= 1
 
         threading.Thread(target=call, name="raytune-llm-attempt", daemon=True).start()
         if not done.wait(timeout):
+            with self._lock:
+                if not done.is_set():
+                    box["abandoned"] = True
+                    self._abandoned += 1
             raise LLMTimeoutError(f"no answer within {timeout:g} s (request {request.tag or 'untagged'})")
         if "error" in box:
             exc = box["error"]

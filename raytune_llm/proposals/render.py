@@ -16,6 +16,8 @@ def format_value(x: Any) -> str:
         return str(x)
     if isinstance(x, (int, np.integer)):
         return str(int(x))
+    if not isinstance(x, (float, np.floating)):
+        return str(x)
     x = float(x)
     if not math.isfinite(x):
         return "failed"
@@ -23,5 +25,13 @@ def format_value(x: Any) -> str:
 
 
 def format_config(space: SearchSpace, config: dict[str, Any]) -> str:
-    """``name=value, ...`` in the space's parameter order."""
-    return ", ".join(f"{name}={format_value(config[name])}" for name in space.names if name in config)
+    """``name=value, ...`` in the space's parameter order (categories by the label the LLM sees)."""
+    parts = []
+    for p in space.params:
+        if p.name not in config:
+            continue
+        value = config[p.name]
+        if p.kind == "categorical" and p.index(value) is not None:
+            value = p.labels[p.index(value)]
+        parts.append(f"{p.name}={format_value(value)}")
+    return ", ".join(parts)

@@ -20,6 +20,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
 
 from ray.tune.search import Searcher
@@ -203,6 +204,11 @@ class LLMSearcherBase(Searcher):
     # ------------------------------------------------------------------ shared internals
     def _setup(self, config: Mapping[str, Any] | SearchSpace) -> None:
         self.space = SearchSpace.from_tune(config)
+        pending, self._pending_state = getattr(self, "_pending_state", None), None
+        if pending is not None:  # restored (restore_from_dir) before Tune gave the space
+            self._build()
+            self.set_state(pending)
+            return
         for i, point in enumerate(self._points):
             problems = self.space.check(point)
             if problems:
@@ -285,8 +291,8 @@ class LLMSearcherBase(Searcher):
             if not block:
                 return
             try:
-                future.exception(timeout=self.llm_timeout_s * 2)
-            except TimeoutError:
+                future.exception(timeout=self._wait_bound_s())
+            except FutureTimeoutError:
                 return
         self._future = None
         try:
@@ -304,6 +310,13 @@ class LLMSearcherBase(Searcher):
         for name, count in self.counters.items():
             self.telemetry.scalar(f"llm/{name}", count, step)
 
+    def _wait_bound_s(self) -> float:
+        """How long ``wait_for_llm`` waits for one answer: every attempt of the request, plus back-off."""
+        worker = self._worker
+        if worker is None:
+            return self.llm_timeout_s
+        return worker.timeout_s * (worker.max_retries + 1) + worker.backoff_max_s * worker.max_retries
+
     def _on_llm_failure(self) -> None:
         """An LLM request failed; default: nothing (the classical core carries on)."""
 
@@ -312,7 +325,7 @@ class LLMSearcherBase(Searcher):
         """LLM usage so far, kept across save/restore."""
         if self._worker is None:
             return self._usage_base
-        merged = UsageStats.from_dict(self._worker.stats.to_dict())
+        merged = self._worker.snapshot()
         base = self._usage_base
         for name in _USAGE_COUNTS:
             setattr(merged, name, getattr(merged, name) + getattr(base, name))
@@ -363,9 +376,9 @@ class LLMSearcherBase(Searcher):
             "seed": self._seed,
             "space_fingerprint": self.space.fingerprint() if self.space else None,
             "core": self._core_state() if self.space else None,
-            "live": self._live,
-            "points": self._points,
-            "history": self.history,
+            "live": {k: {**v, "config": self._encode(v["config"])} for k, v in self._live.items()},
+            "points": self._points if self.space is None else [self._encode(p, nested=True) for p in self._points],
+            "history": [{**h, "config": self._encode(h["config"])} for h in self.history],
             "started": self._started,
             "num_samples": self._num_samples,
             "max_concurrency": self._max_concurrency,
@@ -381,13 +394,18 @@ class LLMSearcherBase(Searcher):
         if state.get("version") != STATE_VERSION or state.get("searcher") != name:
             raise ValueError(f"cannot restore {name} from state version {state.get('version')!r} "
                              f"of {state.get('searcher')!r}")
+        if self.space is None:
+            # Ray's pattern restores a searcher before Tune gives it the space: finish in _setup
+            self._pending_state = state
+            self._metric, self._mode = state["metric"], state["mode"]
+            return
         if self.space is not None and state["space_fingerprint"] not in (None, self.space.fingerprint()):
             raise SearchSpaceError("the saved searcher was built for a different search space; restore it with the "
                                    "same param_space")
         self._metric, self._mode, self._seed = state["metric"], state["mode"], state["seed"]
-        self._live = {k: dict(v) for k, v in state["live"].items()}
-        self._points = list(state["points"])
-        self.history = list(state["history"])
+        self._live = {k: {**v, "config": self._decode(v["config"])} for k, v in state["live"].items()}
+        self._points = [self._decode(p) for p in state["points"]]
+        self.history = [{**h, "config": self._decode(h["config"])} for h in state["history"]]
         self._started = int(state["started"])
         self._num_samples = state["num_samples"]
         self._max_concurrency = state.get("max_concurrency")
@@ -412,6 +430,25 @@ class LLMSearcherBase(Searcher):
                 logger.warning("could not rebuild LLM backend %s (%s); continuing without it", saved, exc)
                 self._backend = None
         self._future = None
+
+    def _encode(self, config: Mapping[str, Any], *, nested: bool = False) -> dict[str, Any]:
+        """A config as JSON: categories by index (choices may be tuples or arbitrary objects)."""
+        assert self.space is not None
+        flat = dict(config) if not nested else self.space.repair(config, flat=True)
+        out = {}
+        for name, value in flat.items():
+            param = self.space[name] if name in self.space.names else None
+            if param is not None and param.kind == "categorical" and param.index(value) is not None:
+                out[name] = {"$choice": param.index(value)}
+            else:
+                out[name] = value
+        return out
+
+    def _decode(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        if self.space is None:
+            return dict(config)
+        return {name: self.space[name].choices[v["$choice"]] if isinstance(v, dict) and "$choice" in v else v
+                for name, v in config.items()}
 
     def save(self, checkpoint_path: str) -> None:
         """Write :meth:`get_state` as JSON atomically (temp file + ``os.replace``)."""

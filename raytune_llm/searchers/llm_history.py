@@ -75,12 +75,14 @@ class LLMSearcher(LLMSearcherBase):
             key, config = self.queue.pop()
             if key not in seen:
                 self._request(taking=1)
+                self.counters["llm_used"] += 1
                 return config, "llm", None
         self._request()  # this trial still needs a configuration: it counts among the free slots
         if self.wait_for_llm and self._future is not None:
             self._poll_llm(block=True)
             item = self.queue.pop()
             if item is not None:
+                self.counters["llm_used"] += 1
                 return item[1], "llm", None
         for _ in range(100):
             flat = self.space.flat_from_unit(self.filler.next())
@@ -132,7 +134,6 @@ class LLMSearcher(LLMSearcherBase):
         for config in screened.accepted:
             self.queue.push(self.space.key(config), config)
         self.counters["llm_accepted"] += len(screened.accepted)
-        self.counters["llm_used"] += len(screened.accepted)
         self.counters["llm_rejected"] += len(screened.rejected)
         analysis = answer.get("analysis") if isinstance(answer, dict) else None
         self.telemetry.event("llm_answer", accepted=len(screened.accepted), analysis=analysis,
@@ -141,8 +142,8 @@ class LLMSearcher(LLMSearcherBase):
     # ------------------------------------------------------------------ state
     def _core_state(self) -> dict[str, Any]:
         assert self.filler is not None
-        return {"queue": self.queue.get_state(), "filler": self.filler.get_state()}
+        return {"queue": [[k, self._encode(c)] for k, c in self.queue.get_state()], "filler": self.filler.get_state()}
 
     def _load_core_state(self, state: dict[str, Any]) -> None:
-        self.queue = ProposalQueue.from_state(state["queue"])
+        self.queue = ProposalQueue.from_state([[k, self._decode(c)] for k, c in state["queue"]])
         self.filler = SpaceFiller.from_state(state["filler"])

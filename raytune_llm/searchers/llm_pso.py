@@ -184,10 +184,10 @@ class LLMPSOSearcher(LLMSearcherBase):
     # ------------------------------------------------------------------ state
     def _core_state(self) -> dict[str, Any]:
         assert self.pso is not None
-        return {"pso": self.pso.get_state(), "injected": {str(k): v for k, v in self._injected.items()},
+        return {"pso": self.pso.get_state(), "injected": {str(k): self._encode(v) for k, v in self._injected.items()},
                 "last_llm_at": self._last_llm_at}
 
     def _load_core_state(self, state: dict[str, Any]) -> None:
         self.pso = AsyncPSO.from_state(state["pso"])
-        self._injected = {int(k): dict(v) for k, v in state["injected"].items()}
+        self._injected = {int(k): self._decode(v) for k, v in state["injected"].items()}
         self._last_llm_at = int(state["last_llm_at"])

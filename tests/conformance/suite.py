@@ -122,11 +122,13 @@ class SearcherConformance:
         drive(restored, 5, start=100)
 
     def test_max_concurrency_is_honoured(self, make_searcher):
-        s = ConcurrencyLimiter(prepared(make_searcher, 0), max_concurrent=4)
-        live = [s.suggest(f"c{i}") for i in range(6)]
-        assert sum(c is not None for c in live) == 4
+        inner = prepared(make_searcher, 0)
+        s = ConcurrencyLimiter(inner, max_concurrent=12)
+        assert inner._max_concurrency == 12  # the searcher was told, and can size itself
+        live = [s.suggest(f"c{i}") for i in range(14)]
+        assert sum(c is not None for c in live) == 12  # every slot filled (a swarm of 8 grew to 12)
         s.on_trial_complete("c0", {"score": 1.0})
-        assert s.suggest("c9") is not None
+        assert s.suggest("c99") is not None
 
     def test_points_to_evaluate_come_first(self, make_searcher):
         points = [{"x": 0.1, "n": 2, "act": "c", "lr": 0.01}, {"x": 0.9, "n": 8, "act": "a", "lr": 0.001}]
@@ -134,3 +136,43 @@ class SearcherConformance:
         first = drive(s, 4)
         assert [{k: c[k] for k in ("x", "n", "act", "lr")} for c in first[:2]] == points
         assert s.history[0]["origin"] == "user"
+
+
+class Act:
+    """A non-JSON category (a class), as users pass activation classes to tune.choice."""
+
+
+OBJECT_SPACE = {"x": __import__("ray").tune.uniform(0.0, 1.0),
+                "shape": __import__("ray").tune.choice([(32, 32), (64,)]),
+                "act": __import__("ray").tune.choice([Act, int])}
+
+
+class ObjectChoicesConformance:
+    """Save/restore with tuple and object categories, and restore before the space is known."""
+
+    def test_tuple_and_object_choices_survive_save_restore(self, make_searcher, tmp_path):
+        def run(s, n, start=0):
+            out = []
+            for i in range(start, start + n):
+                c = s.suggest(f"o{i}")
+                out.append(c)
+                s.on_trial_complete(f"o{i}", {"score": c["x"] + (0.1 if c["act"] is int else 0)})
+            return out
+
+        whole = make_searcher(4)
+        whole.set_search_properties("score", "min", dict(OBJECT_SPACE))
+        expected = run(whole, 16)
+        first = make_searcher(4)
+        first.set_search_properties("score", "min", dict(OBJECT_SPACE))
+        head = run(first, 7)
+        pending = first.suggest("pending")
+        first.save(str(tmp_path / "s.json"))
+        second = make_searcher(4)
+        second.restore(str(tmp_path / "s.json"))  # before the space is known, as restore_from_dir does
+        second.set_search_properties("score", "min", dict(OBJECT_SPACE))
+        second.on_trial_complete("pending", {"score": pending["x"]})
+        assert isinstance(second.history[0]["config"]["shape"], tuple)
+        assert second.history[-1]["trial_id"] == "pending" and len(second.history) == 8
+        tail = run(second, 4, start=100)
+        assert all(c["act"] in (Act, int) and c["shape"] in ((32, 32), (64,)) for c in head + tail)
+        assert len(expected) == 16

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from conformance.suite import SearcherConformance
+from conformance.suite import ObjectChoicesConformance, SearcherConformance
 
 from raytune_llm import LLMSearcher
 from raytune_llm.llm.testing import ScriptedBackend
@@ -24,13 +24,13 @@ def scripted_factory(seed, **kw):
     return LLMSearcher(seed=seed, llm=ScriptedBackend([answer]), wait_for_llm=True, telemetry=False, **kw)
 
 
-class TestSobolOnly(SearcherConformance):
+class TestSobolOnly(SearcherConformance, ObjectChoicesConformance):
     @pytest.fixture
     def make_searcher(self):
         return FACTORY
 
 
-class TestWithScriptedLLM(SearcherConformance):
+class TestWithScriptedLLM(SearcherConformance, ObjectChoicesConformance):
     factory_name = "scripted_factory"
 
     @pytest.fixture

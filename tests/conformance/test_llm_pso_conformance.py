@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from conformance.suite import SearcherConformance
+from conformance.suite import ObjectChoicesConformance, SearcherConformance
 
 from raytune_llm import LLMPSOSearcher
 from raytune_llm.llm.testing import ScriptedBackend
@@ -21,13 +21,13 @@ def _scripted_factory(seed, **kw):
                           warmup=8, llm_every=8, **kw)
 
 
-class TestPlainPSO(SearcherConformance):
+class TestPlainPSO(SearcherConformance, ObjectChoicesConformance):
     @pytest.fixture
     def make_searcher(self):
         return FACTORY
 
 
-class TestWithScriptedLLM(SearcherConformance):
+class TestWithScriptedLLM(SearcherConformance, ObjectChoicesConformance):
     factory_name = "_scripted_factory"
 
     @pytest.fixture
