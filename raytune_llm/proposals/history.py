@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from raytune_llm.llm.base import Message
-from raytune_llm.proposals.render import format_config, format_value
+from raytune_llm.proposals.render import SPACE_HEADER, format_value, trial_lines
 from raytune_llm.proposals.swarm import Trial
 from raytune_llm.space import SearchSpace
 
@@ -66,14 +66,9 @@ def history_messages(
     goal = "minimise" if mode == "min" else "maximise"
     while True:
         lines = [f"Task: {task}" if task else "", f"Goal: {goal} {metric}.",
-                 "Search space (log scale means think in orders of magnitude):", space.to_prompt(), ""]
+                 SPACE_HEADER, space.to_prompt(), ""]
         lines += summary_lines(space, history, mode)
-        if best:
-            lines.append("Best trials:")
-            lines += [f"- {metric}={format_value(t.value)} | {format_config(space, t.config)}" for t in best[:max_trials]]
-        if recent:
-            lines.append("Most recent trials:")
-            lines += [f"- {metric}={format_value(t.value)} | {format_config(space, t.config)}" for t in recent[-max_trials:]]
+        lines += trial_lines(space, metric, best, recent, max_trials)
         if budget_left is not None:
             lines.append(f"Trials left in the budget: {budget_left}.")
         ask = (f"Propose {n} new configurations, different from every trial above, that are likely to improve "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -35,3 +36,17 @@ def format_config(space: SearchSpace, config: dict[str, Any]) -> str:
             value = p.labels[p.index(value)]
         parts.append(f"{p.name}={format_value(value)}")
     return ", ".join(parts)
+
+
+SPACE_HEADER = "Search space (log scale means think in orders of magnitude):"
+
+
+def trial_lines(space: SearchSpace, metric: str, best: Sequence[Any], recent: Sequence[Any], n: int,
+                *, best_title: str = "Best trials:") -> list[str]:
+    """The best ``n`` and the ``n`` most recent trials (objects with ``config`` and ``value``)."""
+    lines: list[str] = []
+    for title, trials in ((best_title, list(best)[:n]), ("Most recent trials:", list(recent)[-n:])):
+        if trials:
+            lines.append(title)
+            lines += [f"- {metric}={format_value(t.value)} | {format_config(space, t.config)}" for t in trials]
+    return lines

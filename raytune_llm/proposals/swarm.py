@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from raytune_llm.llm.base import Message
-from raytune_llm.proposals.render import format_config, format_value
+from raytune_llm.proposals.render import SPACE_HEADER, format_config, format_value, trial_lines
 from raytune_llm.space import SearchSpace
 
 SYSTEM = (
@@ -85,13 +85,8 @@ def swarm_messages(
     while True:
         lines = [f"Metric: {metric} ({goal}). Trials completed: {completed}"
                  + (f" of {budget}." if budget else "."),
-                 "Search space (log scale means think in orders of magnitude):", space.to_prompt(), ""]
-        if best:
-            lines.append("Best trials so far:")
-            lines += [f"- {metric}={format_value(t.value)} | {format_config(space, t.config)}" for t in best[:max_trials]]
-        if recent:
-            lines.append("Most recent trials:")
-            lines += [f"- {metric}={format_value(t.value)} | {format_config(space, t.config)}" for t in recent[-max_trials:]]
+                 SPACE_HEADER, space.to_prompt(), ""]
+        lines += trial_lines(space, metric, best, recent, max_trials, best_title="Best trials so far:")
         if particles:
             lines.append("Swarm particles (position | moving | last | best), worst first:")
             for k, p in enumerate(particles[:max_particles]):
