@@ -75,3 +75,16 @@ def test_tune_lstm_with_a_tiny_budget(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| pso | 2 |" in result.stdout and "best val_rmse" in result.stdout
     assert (tmp_path / "lstm-convergence.png").exists()
+
+
+@pytest.mark.ray
+def test_tune_resume_finishes_an_experiment_without_rerunning(tmp_path):
+    argv = [sys.executable, "-m", "raytune_llm.cli", "tune", "--task", "rastrigin", "--searcher", "pso", "--trials", "4",
+            "--concurrency", "2", "--dim", "2", "--storage", str(tmp_path), "--name", "again"]
+    first = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    trial_dirs = sorted(p.name for p in (tmp_path / "again").glob("rastrigin_*"))
+    second = subprocess.run(argv + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "again").glob("rastrigin_*")) == trial_dirs  # nothing re-run
+    assert "| pso | 4 |" in second.stdout
