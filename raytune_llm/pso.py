@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,7 +61,6 @@ class Particle:
     busy: bool = False
     next_x: np.ndarray | None = None
     next_origin: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class AsyncPSO:
@@ -201,12 +200,6 @@ class AsyncPSO:
     def tell_failed(self, proposal_id: int) -> None:
         """The evaluation failed (trial error): the particle is freed, nothing else learned."""
         self.tell(proposal_id, math.inf)
-
-    def cancel(self, proposal_id: int) -> None:
-        """Forget an in-flight proposal without counting an evaluation (the particle is freed)."""
-        i = self._in_flight.pop(proposal_id)
-        self.particles[i].busy = False
-        self._free.appendleft(i)
 
     def tell_external(self, x: np.ndarray, value: float) -> int | None:
         """Tell a point the swarm did not ask for.

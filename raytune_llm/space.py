@@ -103,6 +103,10 @@ class FloatParam:
             raise SearchSpaceError(f"parameter {self.name!r}: a normal prior needs sd > 0, got sd={self.sd}")
         if self.q is not None and not self.q > 0:
             raise SearchSpaceError(f"parameter {self.name!r}: quantization q must be > 0, got q={self.q}")
+        if self.q is not None and self.mean is None and self._grid_bounds[0] > self._grid_bounds[1]:
+            raise SearchSpaceError(
+                f"parameter {self.name!r}: no multiple of q={self.q} in [{self.low}, {self.high}]; widen the bounds "
+                "or use a smaller q")
 
     @property
     def _grid_bounds(self) -> tuple[float, float]:

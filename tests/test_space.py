@@ -224,6 +224,8 @@ def test_param_argument_errors():
         FloatParam("x", 3.0, 1.0)
     with pytest.raises(SearchSpaceError, match="log-scaled float needs low > 0"):
         FloatParam("x", 0.0, 1.0, log=True)
+    with pytest.raises(SearchSpaceError, match="no multiple of q=1"):
+        FloatParam("x", 0.1, 0.2, q=1)
     with pytest.raises(SearchSpaceError, match="no allowed integer"):
         IntParam("n", 1, 3, q=5)
     with pytest.raises(SearchSpaceError, match="duplicate parameter names"):
