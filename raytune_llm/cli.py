@@ -112,8 +112,8 @@ def _tune(args: argparse.Namespace) -> int:
         if s.llm_usage:
             print(f"  LLM usage: {json.dumps(s.llm_usage, default=str)}")
         print(f"  results: {s.path}")
-    storage = os.path.join(os.path.abspath(os.path.expanduser(args.storage)))
-    png = tuning.plot(summaries, task, args.plot or os.path.join(storage, f"{name}-convergence.png"))
+    local = "." if "://" in args.storage else os.path.abspath(os.path.expanduser(args.storage))
+    png = tuning.plot(summaries, task, args.plot or os.path.join(local, f"{name}-convergence.png"))
     if png:
         print(f"\nConvergence plot: {png}")
     logdirs = ",".join(f"{s.searcher}:{s.path}" for s in summaries)

@@ -122,7 +122,9 @@ def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: 
     searcher = make_searcher(searcher_name, seed=seed, llm=llm, metric=task.metric, mode=task.mode,
                              concurrency=concurrency)
     trainable = tune.with_resources(task.trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
-    path = os.path.join(os.path.abspath(os.path.expanduser(storage)), name)
+    remote = "://" in storage  # s3://, gs://, ...: Tune writes there directly
+    root = storage.rstrip("/") if remote else os.path.abspath(os.path.expanduser(storage))
+    path = f"{root}/{name}" if remote else os.path.join(root, name)
     if resume and tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable=trainable, param_space=task.space, resume_unfinished=True,
                                    restart_errored=True)
@@ -132,7 +134,7 @@ def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: 
             tune_config=tune.TuneConfig(metric=task.metric, mode=task.mode, search_alg=searcher, num_samples=trials,
                                         max_concurrent_trials=None if searcher_name == "random" else concurrency,
                                         reuse_actors=True),
-            run_config=tune.RunConfig(storage_path=os.path.dirname(path), name=name, verbose=1),
+            run_config=tune.RunConfig(storage_path=root, name=name, verbose=1),
         )
     results = tuner.fit()
     frame = results.get_dataframe()
