@@ -18,6 +18,35 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.ckpt"
 
 
+
+class TunedModule(pl.LightningModule):
+    """What the trainables' Lightning modules share: Adam on ``hparams.lr``/``hparams.weight_decay``
+    and a running mean of the training loss, logged as ``train_loss`` by :meth:`log_train_loss`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._train_sum = self._train_n = 0.0
+
+    def track_train_loss(self, loss: Any, n: int) -> None:
+        """Add a batch's mean ``loss`` over ``n`` examples to this epoch's running sum."""
+        self._train_sum += float(loss.detach()) * n
+        self._train_n += n
+
+    def on_train_epoch_start(self) -> None:
+        """Reset the running training loss."""
+        self._train_sum = self._train_n = 0.0
+
+    def log_train_loss(self) -> None:
+        """Log this epoch's mean training loss (when a training epoch ran)."""
+        if self._train_n:
+            self.log("train_loss", self._train_sum / self._train_n)
+
+    def configure_optimizers(self) -> Any:
+        """Adam."""
+        import torch
+
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
 def in_tune_session() -> bool:
     """Whether the caller runs inside a Ray Tune trial."""
     try:

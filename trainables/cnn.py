@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from trainables._lightning import (
+    TunedModule,
     check_float,
     check_int,
     fit_resuming,
@@ -43,7 +44,7 @@ CNN_DEFAULTS: dict[str, Any] = {
 CNN_METRICS: tuple[str, ...] = ("val_accuracy", "val_loss", "train_loss")
 
 
-class CNNClassifier(pl.LightningModule):
+class CNNClassifier(TunedModule):
     """Conv blocks (conv, batch norm, ReLU, 2x2 max-pool while the map is >= 2 px) + linear head.
 
     Block i has ``filters * 2**i`` channels; the head is global average pooling, dropout and a
@@ -79,7 +80,6 @@ class CNNClassifier(pl.LightningModule):
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
                                   nn.Linear(channels, num_classes))
-        self._train_sum = self._train_n = 0.0
         self._val_loss = self._val_correct = self._val_n = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,13 +90,8 @@ class CNNClassifier(pl.LightningModule):
         """Cross-entropy."""
         x, y = batch
         loss = nn.functional.cross_entropy(self(x), y)
-        self._train_sum += float(loss.detach()) * len(y)
-        self._train_n += len(y)
+        self.track_train_loss(loss, len(y))
         return loss
-
-    def on_train_epoch_start(self) -> None:
-        """Reset the running training loss."""
-        self._train_sum = self._train_n = 0.0
 
     def on_validation_epoch_start(self) -> None:
         """Reset the validation sums."""
@@ -115,12 +110,7 @@ class CNNClassifier(pl.LightningModule):
         n = max(self._val_n, 1.0)
         self.log("val_loss", self._val_loss / n)
         self.log("val_accuracy", self._val_correct / n)
-        if self._train_n:
-            self.log("train_loss", self._train_sum / self._train_n)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam."""
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        self.log_train_loss()
 
 
 def cnn_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:

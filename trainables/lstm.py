@@ -15,6 +15,7 @@ from torch import nn
 
 from trainables._lightning import (
     CHECKPOINT_FILE,
+    TunedModule,
     check_float,
     check_int,
     fit_resuming,
@@ -47,7 +48,7 @@ LSTM_DEFAULTS: dict[str, Any] = {
 LSTM_METRICS: tuple[str, ...] = ("val_rmse", "val_loss", "train_loss")
 
 
-class LSTMRegressor(pl.LightningModule):
+class LSTMRegressor(TunedModule):
     """LSTM over a window of hourly features, predicting scaled NO2 ``horizon`` hours ahead.
 
     Args:
@@ -70,7 +71,6 @@ class LSTMRegressor(pl.LightningModule):
         self.lstm = nn.LSTM(num_features, hidden_size, num_layers=num_layers, batch_first=True,
                             dropout=dropout if num_layers > 1 else 0.0)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, 1))
-        self._train_sum = self._train_n = 0.0
         self._val_sse = self._val_n = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,13 +82,8 @@ class LSTMRegressor(pl.LightningModule):
         """MSE on the scaled target."""
         x, y = batch
         loss = nn.functional.mse_loss(self(x), y)
-        self._train_sum += float(loss.detach()) * len(y)
-        self._train_n += len(y)
+        self.track_train_loss(loss, len(y))
         return loss
-
-    def on_train_epoch_start(self) -> None:
-        """Reset the running training loss."""
-        self._train_sum = self._train_n = 0.0
 
     def on_validation_epoch_start(self) -> None:
         """Reset the validation sums."""
@@ -105,12 +100,7 @@ class LSTMRegressor(pl.LightningModule):
         mse = self._val_sse / max(self._val_n, 1.0)
         self.log("val_loss", mse)
         self.log("val_rmse", math.sqrt(mse) * float(self.hparams.target_std))
-        if self._train_n:
-            self.log("train_loss", self._train_sum / self._train_n)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam."""
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        self.log_train_loss()
 
 
 def lstm_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
