@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": "python -m benchmarks.llm_backends " + " ".join(argv or []),
         "environment": environment_info(),
+        "load_average_1_5_15": os.getloadavg(),
         "prompt": {"particles": 8, "dims": SPACE.dim, "configs_asked": 4, "prompt_tokens": prompt_tokens,
                    "chars": sum(len(m["content"]) for m in messages)},
         "embedded": {"repeats": args.repeats, "latency_p50_s": pct(latencies, 50), "latency_p95_s": pct(latencies, 95),
@@ -99,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     e, w = result["embedded"], result["worker"]
     md = [
         f"# Embedded LLM backend and worker overhead ({result['date']})", "",
-        f"Machine: {result['environment']['machine']['platform']}, {result['environment']['machine']['cpu_count']} CPUs. "
+        f"Machine: {result['environment']['machine']['platform']}, {result['environment']['machine']['cpu_count']} CPUs, "
+        f"load average {result['load_average_1_5_15'][0]:.1f} at the end (other jobs ran beside it). "
         f"Command: `{result['command'].strip()}`.", "",
         f"Prompt: the LLMPSOSearcher swarm prompt, 8 particles x {SPACE.dim} parameters, 4 configurations asked, "
         f"{prompt_tokens} prompt tokens.", "",

@@ -97,10 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     env = environment_info()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"environment": env, "rows": rows}, indent=2))
+    load = os.getloadavg()
+    out.with_suffix(".json").write_text(json.dumps({"environment": env, "load_average_1_5_15": load, "rows": rows},
+                                                   indent=2))
     lines = [f"# Trainables: wall time, memory, throughput ({env['date']})", "",
              f"Machine: {env['machine']['platform']}, {env['machine']['cpu_count']} CPUs, no GPU. "
-             f"{args.trials} trials of each default configuration, 1 CPU per trial, 2 at a time.", "",
+             f"{args.trials} trials of each default configuration, 1 CPU per trial, 2 at a time; load average "
+             f"{load[0]:.1f} at the end (other jobs ran beside it).", "",
              "| task | reuse_actors | trials | time per trial (median, s) | peak worker RSS (MB) | trials/min |",
              "| --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['task']} | {r['reuse_actors']} | {r['trials']} | {r['time_per_trial_s_median']:.2f} | "
