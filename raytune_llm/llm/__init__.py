@@ -7,6 +7,9 @@ Choose a backend with a spec (what searchers take as ``llm=``):
 ``"llama-cpp:/path/model.gguf"``    any GGUF model in-process (``n_ctx``, ``n_threads``, ``n_gpu_layers``)
 ``"openai:MODEL"``                  any OpenAI-compatible server (``base_url``, ``api_key`` or the
                                     ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` environment variables)
+``"ray:<spec>"``                    any of the above hosted in a Ray actor, shared by every searcher
+                                    (``num_gpus``, ``num_cpus``, ``resources``, ``name``; see
+                                    :mod:`raytune_llm.llm.ray_actor`)
 an object with ``complete_json``    your own backend (see :class:`LLMBackend`)
 ``None``                            no LLM: the searcher runs its classical core only
 ==================================  ============================================================
@@ -25,8 +28,8 @@ __all__ = [
     "backend_spec", "get_backend",
 ]
 
-_FORMS = ("'embedded', 'llama-cpp:/path/model.gguf', 'openai:MODEL', an object with a "
-          "complete_json method, or None")
+_FORMS = ("'embedded', 'llama-cpp:/path/model.gguf', 'openai:MODEL', 'ray:<one of these>', an object "
+          "with a complete_json method, or None")
 
 
 def get_backend(spec: Any = "embedded", **options: Any) -> LLMBackend | None:
@@ -61,6 +64,10 @@ def get_backend(spec: Any = "embedded", **options: Any) -> LLMBackend | None:
             return spec
         raise LLMConfigError(f"unknown LLM spec {spec!r}; use {_FORMS}")
     try:
+        if spec.startswith("ray:"):
+            from raytune_llm.llm.ray_actor import RayActorBackend
+
+            return RayActorBackend(spec.split(":", 1)[1], **options)
         if spec == "embedded":
             from raytune_llm.llm.llama_cpp import EmbeddedBackend
 
@@ -87,7 +94,7 @@ def backend_spec(backend: Any) -> dict[str, Any] | None:
     if backend is None:
         return None
     spec = getattr(backend, "spec", None)
-    if not isinstance(spec, str) or not (spec == "embedded" or spec.startswith(("llama-cpp:", "openai:"))):
+    if not isinstance(spec, str) or not (spec == "embedded" or spec.startswith(("llama-cpp:", "openai:", "ray:"))):
         return None
     options = dict(getattr(backend, "options", {}) or {})
     options.pop("api_key", None)
