@@ -197,3 +197,16 @@ def test_summary_includes_cost_with_prices():
         worker.submit(request()).result(timeout=5)
         summary = worker.summary()
     assert summary["cost"] > 0 and summary["succeeded"] == 1
+
+
+def test_idle_threads_exit_and_come_back():
+    with fast_worker(ScriptedBackend([{"x": 2}])) as worker:
+        worker.idle_exit_s = 0.05
+        assert worker.submit(request()).result(timeout=5).value == {"x": 2}
+        deadline = threading.Event()
+        for _ in range(50):
+            if not worker._threads:
+                break
+            deadline.wait(0.05)
+        assert not worker._threads  # the idle thread left the pool
+        assert worker.submit(request()).result(timeout=5).value == {"x": 2}  # a new one serves

@@ -307,7 +307,12 @@ class LLMWorker:
                 while not self._queue and not self._closed.is_set():
                     self._wake.wait(timeout=1.0)
                     if not self._queue and time.monotonic() - idle_since > self.idle_exit_s:
-                        return  # idle threads exit; submit() starts new ones
+                        # leave the pool under the lock, so that a submit() racing with this exit
+                        # starts a new thread instead of counting on this one
+                        me = threading.current_thread()
+                        if me in self._threads:
+                            self._threads.remove(me)
+                        return
                 if self._closed.is_set():
                     return
                 request, future = self._queue.popleft()
