@@ -111,3 +111,22 @@ def test_openai_backend_against_real_llama_cpp_server(llama_server):
     assert isinstance(result.value["configs"], list) and len(result.value["configs"]) == 2
     assert backend.mode in ("json_schema", "json_object", "prompt")
     assert result.usage.prompt_tokens > 0
+
+
+def test_exiting_during_a_background_generation_is_clean():
+    # an answer nobody waits for any more must not crash the interpreter at exit
+    code = (
+        "from raytune_llm.llm import get_backend, LLMWorker, LLMRequest\n"
+        "from raytune_llm.proposals.prompts import propose_messages\n"
+        "from test_llm_embedded import SPACE\n"
+        "b = get_backend('embedded'); b.complete_json([{'role': 'user', 'content': 'hi'}], {'type': 'object', "
+        "'properties': {'a': {'type': 'integer'}}}, max_tokens=5)\n"
+        "w = LLMWorker(b, timeout_s=120)\n"
+        "w.submit(LLMRequest(propose_messages(SPACE, 8, metric='m', mode='min'), SPACE.json_schema(8), max_tokens=1500))\n"
+        "import time; time.sleep(1.0)\n"
+        "print('exiting')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            cwd=os.path.dirname(__file__))
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert "exiting" in result.stdout

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from raytune_llm._imports import require
-from raytune_llm.errors import LLMConfigError, LLMError, LLMTimeoutError, MissingExtraError
+from raytune_llm.errors import LLMConfigError, LLMError, LLMTimeoutError, LLMUnavailableError, MissingExtraError
 from raytune_llm.llm.base import Message, Usage, parse_json_answer
 from raytune_llm.llm.gbnf import schema_to_gbnf
 
@@ -29,6 +29,7 @@ EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MODELS: dict[tuple[Any, ...], Any] = {}
 _MODEL_LOCKS: dict[tuple[Any, ...], threading.Lock] = {}
 _REGISTRY_LOCK = threading.Lock()
+_SHUTDOWN = threading.Event()  # set at interpreter exit: running generations stop at the next token
 
 
 def embedded_model_path() -> Path:
@@ -88,11 +89,24 @@ def repack_off_globally() -> None:
 
 
 def _close_models() -> None:
-    """Free models before interpreter shutdown (llama-cpp-python's finaliser fails after it)."""
-    for model in list(_MODELS.values()):
-        with contextlib.suppress(Exception):
-            model.close()
-    _MODELS.clear()
+    """Free models before interpreter shutdown (llama-cpp-python's finaliser fails after it).
+
+    A background thread may still be generating (an answer nobody waits for any more): each model
+    is closed only once its lock is free, so memory is never freed under a running generation;
+    a model still busy after a few seconds is left to the operating system.
+    """
+    _SHUTDOWN.set()
+    for key, model in list(_MODELS.items()):
+        lock = _MODEL_LOCKS.get(key)
+        if lock is not None and not lock.acquire(timeout=10):
+            continue
+        try:
+            with contextlib.suppress(Exception):
+                model.close()
+            del _MODELS[key]
+        finally:
+            if lock is not None:
+                lock.release()
 
 
 def _check_llama_cpp_installed() -> None:
@@ -229,6 +243,9 @@ class LlamaCppBackend:
                     if deadline is not None and time.monotonic() > deadline:
                         stream.close()
                         raise LLMTimeoutError(f"llama.cpp generation stopped at the {timeout:g} s timeout")
+                    if _SHUTDOWN.is_set():
+                        stream.close()
+                        raise LLMUnavailableError("the process is exiting; generation stopped")
             except ValueError as exc:  # e.g. prompt longer than n_ctx
                 raise LLMError(f"llama.cpp rejected the request: {exc}") from exc
             total_tokens = int(getattr(model, "n_tokens", 0))
