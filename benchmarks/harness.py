@@ -164,7 +164,9 @@ def best_so_far(values: Sequence[float]) -> list[float]:
     Returns:
         The best (lowest) value after each element.
     """
-    return [float(v) for v in np.minimum.accumulate(np.asarray(values, dtype=float))] if len(values) else []
+    from raytune_llm.tuning import best_so_far as running_best
+
+    return running_best(values, "min")
 
 
 def compute_evals_to_target(values: Sequence[float], target: float) -> int | None:

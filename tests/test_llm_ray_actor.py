@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 
 import pytest
@@ -14,6 +13,7 @@ from raytune_llm.errors import LLMConfigError, LLMConnectionError, LLMTimeoutErr
 from raytune_llm.llm import backend_spec, get_backend
 from raytune_llm.llm.ray_actor import RayActorBackend
 from raytune_llm.proposals.prompts import propose_messages
+from support.ray_local import local_ray
 
 pytestmark = [pytest.mark.ray, pytest.mark.llm]
 
@@ -56,12 +56,8 @@ def test_needs_ray_initialised():
 
 @pytest.fixture(scope="module")
 def ray_local():
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = os.pathsep.join([here, os.path.dirname(here), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-             runtime_env={"env_vars": {"PYTHONPATH": path}})
-    yield
-    ray.shutdown()
+    with local_ray():
+        yield
 
 
 @pytest.mark.slow

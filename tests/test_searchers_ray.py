@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
-import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 
 from raytune_llm import LLMPSOSearcher, LLMSearcher
 from raytune_llm.llm.testing import ScriptedBackend
+from support.ray_local import local_ray
 
 pytestmark = pytest.mark.ray
 
@@ -26,12 +26,8 @@ def quadratic(config):
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_local():
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = os.pathsep.join([here, os.path.dirname(here), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-             runtime_env={"env_vars": {"PYTHONPATH": path}})
-    yield
-    ray.shutdown()
+    with local_ray():
+        yield
 
 
 def test_tune_run_with_concurrency_limiter(tmp_path):

@@ -250,3 +250,12 @@ def check_float(cfg: Mapping[str, Any], key: str, low: float, high: float, low_o
         raise ValueError(f"{key} must be in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, "
                          f"got {value}")
     return value
+
+
+def check_common(cfg: dict[str, Any]) -> None:
+    """Validate, in place, the optimiser and data keys every trainable shares."""
+    cfg["lr"] = check_float(cfg, "lr", 0.0, 10.0, low_open=True)
+    cfg["dropout"] = check_float(cfg, "dropout", 0.0, 1.0, high_open=True)
+    cfg["weight_decay"] = check_float(cfg, "weight_decay", 0.0, 1.0)
+    cfg["data_fraction"] = check_float(cfg, "data_fraction", 0.0, 1.0, low_open=True)
+

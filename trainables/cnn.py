@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from trainables._lightning import (
     TunedModule,
-    check_float,
+    check_common,
     check_int,
     fit_resuming,
     make_trainer,
@@ -134,10 +134,7 @@ def cnn_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
         cfg[key] = check_int(cfg, key, low, high)
     if cfg["kernel_size"] % 2 == 0:
         raise ValueError(f"kernel_size must be odd (same padding), got {cfg['kernel_size']}; use e.g. 3 or 5")
-    cfg["lr"] = check_float(cfg, "lr", 0.0, 10.0, low_open=True)
-    cfg["dropout"] = check_float(cfg, "dropout", 0.0, 1.0, high_open=True)
-    cfg["weight_decay"] = check_float(cfg, "weight_decay", 0.0, 1.0)
-    cfg["data_fraction"] = check_float(cfg, "data_fraction", 0.0, 1.0, low_open=True)
+    check_common(cfg)
     return cfg
 
 

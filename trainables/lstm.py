@@ -16,7 +16,7 @@ from torch import nn
 from trainables._lightning import (
     CHECKPOINT_FILE,
     TunedModule,
-    check_float,
+    check_common,
     check_int,
     fit_resuming,
     make_trainer,
@@ -120,10 +120,7 @@ def lstm_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
                            ("batch_size", 1, 65536), ("max_epochs", 1, None), ("horizon", 1, 24 * 7),
                            ("max_gap", 0, 48), ("seed", 0, 2**32 - 1)):
         cfg[key] = check_int(cfg, key, low, high)
-    cfg["lr"] = check_float(cfg, "lr", 0.0, 10.0, low_open=True)
-    cfg["dropout"] = check_float(cfg, "dropout", 0.0, 1.0, high_open=True)
-    cfg["weight_decay"] = check_float(cfg, "weight_decay", 0.0, 1.0)
-    cfg["data_fraction"] = check_float(cfg, "data_fraction", 0.0, 1.0, low_open=True)
+    check_common(cfg)
     return cfg
 
 

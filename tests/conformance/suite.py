@@ -175,4 +175,4 @@ class ObjectChoicesConformance:
         assert second.history[-1]["trial_id"] == "pending" and len(second.history) == 8
         tail = run(second, 4, start=100)
         assert all(c["act"] in (Act, int) and c["shape"] in ((32, 32), (64,)) for c in head + tail)
-        assert len(expected) == 16
+        assert [c["x"] for c in head] == [c["x"] for c in expected[:7]]  # same seed, same start
