@@ -34,7 +34,7 @@ def test_llm_proposals_replace_worst_particles_and_are_recorded():
     drive(s, 24)
     assert len(backend.calls) >= 2
     prompt = backend.calls[0][0][1]["content"]
-    assert "Swarm particles" in prompt and "Best trials so far" in prompt and "score" in prompt
+    assert "swarm particles" in prompt and "Best trials" in prompt and "score" in prompt
     origins = [h["origin"] for h in s.history]
     assert origins[:8] == ["init"] * 8 and "llm" in origins
     llm_configs = [h["config"] for h in s.history if h["origin"] == "llm"]
@@ -141,3 +141,16 @@ def test_llm_phase_with_the_real_embedded_model(embedded):
     assert s.counters["llm_accepted"] >= 1 and s.counters["llm_used"] >= 1
     llm_trials = [h for h in s.history if h["origin"] == "llm"]
     assert llm_trials and all(s.space.check(h["config"]) == [] for h in llm_trials)
+
+
+def test_prompt_shows_each_configuration_once_with_three_digits():
+    space = SearchSpace.from_tune(dict(SPACE))
+    trials = [Trial({"x": 0.123456 + i / 100, "n": 3, "act": "a", "lr": 0.001}, float(i)) for i in range(6)]
+    particles = [ParticleView(t.config, __import__("numpy").zeros(4), t.value, t.value) for t in trials[3:]]
+    text = swarm_messages(space, metric="score", mode="min", n=2, best=trials[:3], recent=trials,
+                          particles=particles, completed=6)[1]["content"]
+    # every trial is a best trial or a particle: no "other recent" section repeats them
+    assert "Other recent trials" not in text
+    assert "x=0.123" in text and "0.1234" not in text
+    for t in trials:
+        assert text.count(f"x={t.config['x']:.3g}") == 1

@@ -11,8 +11,8 @@ import numpy as np
 from raytune_llm.space import SearchSpace
 
 
-def format_value(x: Any) -> str:
-    """A value as prompts show it: 4 significant digits, ints and text as they are."""
+def format_value(x: Any, digits: int = 4) -> str:
+    """A value as prompts show it: ``digits`` significant digits, ints and text as they are."""
     if isinstance(x, bool) or x is None or isinstance(x, str):
         return str(x)
     if isinstance(x, (int, np.integer)):
@@ -22,10 +22,10 @@ def format_value(x: Any) -> str:
     x = float(x)
     if not math.isfinite(x):
         return "failed"
-    return f"{x:.4g}"
+    return f"{x:.{digits}g}"
 
 
-def format_config(space: SearchSpace, config: dict[str, Any]) -> str:
+def format_config(space: SearchSpace, config: dict[str, Any], digits: int = 4) -> str:
     """``name=value, ...`` in the space's parameter order (categories by the label the LLM sees)."""
     parts = []
     for p in space.params:
@@ -34,7 +34,7 @@ def format_config(space: SearchSpace, config: dict[str, Any]) -> str:
         value = config[p.name]
         if p.kind == "categorical" and p.index(value) is not None:
             value = p.labels[p.index(value)]
-        parts.append(f"{p.name}={format_value(value)}")
+        parts.append(f"{p.name}={format_value(value, digits)}")
     return ", ".join(parts)
 
 

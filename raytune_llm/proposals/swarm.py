@@ -1,10 +1,10 @@
 """The swarm prompt of LLM-enhanced PSO and the screening of its answers.
 
-The LLM reads the task, the space, the best and the most recent trials and every particle
-(position, direction of motion, last and best cost), and proposes new configurations for the
-worst particles. Everything shown is bounded (at most ``max_particles`` particles and
-``max_trials`` best plus ``max_trials`` recent trials, shortened further if the text exceeds
-``max_chars``), so the prompt stays the same size after 10 or 10,000 trials.
+The LLM reads the task, the space, the best trials, the worst particles (position, last and own
+best cost, direction of motion) and other recent trials, and proposes new configurations for the
+worst particles. Everything shown is bounded (``max_trials``, ``max_particles``, ``max_recent``,
+shortened further if the text exceeds ``max_chars``), so the prompt stays the same size after 10
+or 10,000 trials.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from raytune_llm.llm.base import Message
-from raytune_llm.proposals.render import SPACE_HEADER, format_config, format_value, trial_lines
+from raytune_llm.proposals.render import SPACE_HEADER, format_config, format_value
 from raytune_llm.space import SearchSpace
 
 SYSTEM = (
@@ -66,10 +66,18 @@ def swarm_messages(
     completed: int,
     budget: int | None = None,
     max_trials: int = 5,
-    max_particles: int = 12,
-    max_chars: int = 6000,
+    max_particles: int = 5,
+    max_recent: int = 3,
+    digits: int = 3,
+    max_chars: int = 4000,
 ) -> list[Message]:
     """Build the replacement request.
+
+    The prompt is compact on purpose (a 5-parameter swarm of 8 is ~550 tokens, a third of a
+    naive rendering): numbers with ``digits`` significant digits, the worst particles only
+    (those the answer replaces, and the ones next to them), and recent trials only where they
+    are not already shown as a best trial or a particle. A small model answers faster and copies
+    fewer digits; ``benchmarks/results`` has the measured effect.
 
     Args:
         space: the search space.
@@ -77,28 +85,41 @@ def swarm_messages(
         n: configurations to ask for.
         best: best trials, best first.
         recent: most recent trials, newest last.
-        particles: the swarm (the worst particles are listed first).
+        particles: the swarm, worst first.
         completed: trials completed so far; budget: total, if known.
-        max_trials: trials shown per list; max_particles: particles shown; max_chars: text bound.
+        max_trials: best trials shown; max_particles: particles shown; max_recent: other recent
+            trials shown; digits: significant digits of every number; max_chars: text bound.
     """
     goal = "lower is better" if mode == "min" else "higher is better"
     while True:
         lines = [f"Metric: {metric} ({goal}). Trials completed: {completed}"
                  + (f" of {budget}." if budget else "."),
                  SPACE_HEADER, space.to_prompt(), ""]
-        lines += trial_lines(space, metric, best, recent, max_trials, best_title="Best trials so far:")
+        shown: set[str] = set()
+        if best:
+            lines.append(f"Best trials ({metric} | configuration):")
+            for t in list(best)[:max_trials]:
+                text = format_config(space, t.config, digits)
+                shown.add(text)
+                lines.append(f"- {format_value(t.value)} | {text}")
         if particles:
-            lines.append("Swarm particles (position | moving | last | best), worst first:")
+            lines.append(f"Worst swarm particles (position | last {metric}, own best | moving):")
             for k, p in enumerate(particles[:max_particles]):
-                lines.append(f"- p{k}: {format_config(space, p.config)} | {_direction(space, p.velocity)} | "
-                             f"last {format_value(p.last)} | best {format_value(p.best)}")
-        lines += ["", f"Propose {n} new configurations to replace the worst particles. Stay close to the best "
-                      "trials but change one or two parameters in a promising direction; do not repeat a trial."]
+                text = format_config(space, p.config, digits)
+                shown.add(text)
+                lines.append(f"- p{k}: {text} | {format_value(p.last)}, {format_value(p.best)} | "
+                             f"{_direction(space, p.velocity)}")
+        others = [t for t in list(recent)[::-1] if format_config(space, t.config, digits) not in shown][:max_recent]
+        if others:
+            lines.append("Other recent trials:")
+            lines += [f"- {format_value(t.value)} | {format_config(space, t.config, digits)}" for t in others]
+        lines += ["", f"Propose {n} new configurations to replace the worst particles. Start from the best "
+                      "trials and change one or two parameters in a promising direction. Keep each value's "
+                      "sign, stay inside the ranges, do not repeat a trial."]
         text = "\n".join(lines)
-        if len(text) <= max_chars or (max_trials <= 1 and max_particles <= 2):
+        if len(text) <= max_chars or (max_trials <= 1 and max_particles <= 1 and max_recent == 0):
             break
-        max_trials = max(1, max_trials - 1)
-        max_particles = max(2, max_particles - 2)
+        max_trials, max_particles, max_recent = max(1, max_trials - 1), max(1, max_particles - 1), max(0, max_recent - 1)
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
 
 
