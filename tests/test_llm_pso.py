@@ -143,6 +143,21 @@ def test_llm_phase_with_the_real_embedded_model(embedded):
     assert llm_trials and all(s.space.check(h["config"]) == [] for h in llm_trials)
 
 
+@pytest.mark.llm
+def test_edits_with_the_real_embedded_model(embedded):
+    s = LLMPSOSearcher(seed=0, llm=embedded, telemetry=False, swarm_size=4, warmup=4, llm_every=4,
+                       wait_for_llm=True, llm_timeout_s=120, ask="edits")
+    s.set_search_properties("score", "min", dict(SPACE))
+    drive(s, 12)
+    s.close()
+    assert s.llm_usage.succeeded >= 1 and s.counters["llm_used"] >= 1
+    llm_trials = [h for h in s.history if h["origin"] == "llm"]
+    assert llm_trials and all(s.space.check(h["config"]) == [] for h in llm_trials)
+    # an edit changes one parameter of a trial that was among the best when it was asked for
+    earlier = [h["config"] for h in s.history if h["origin"] != "llm"]
+    assert all(any(sum(c[k] != e[k] for k in e) == 1 for e in earlier) for c in (h["config"] for h in llm_trials))
+
+
 def test_prompt_shows_each_configuration_once_with_three_digits():
     space = SearchSpace.from_tune(dict(SPACE))
     trials = [Trial({"x": 0.123456 + i / 100, "n": 3, "act": "a", "lr": 0.001}, float(i)) for i in range(6)]
@@ -154,3 +169,46 @@ def test_prompt_shows_each_configuration_once_with_three_digits():
     assert "x=0.123" in text and "0.1234" not in text
     for t in trials:
         assert text.count(f"x={t.config['x']:.3g}") == 1
+
+
+def test_edit_answers_change_one_parameter_of_a_numbered_best_trial():
+    def edits(messages, schema):
+        assert schema["properties"]["edits"]["items"]["properties"]["trial"]["maximum"] == 5
+        assert schema["properties"]["edits"]["items"]["properties"]["param"]["enum"] == ["lr", "n", "x"]
+        return {"edits": [{"trial": 1, "param": "x", "value": 0.31},
+                          {"trial": 2, "param": "lr", "value": 0.002},
+                          {"trial": 9, "param": "x", "value": 0.5},     # no such trial: rejected
+                          {"trial": 1, "param": "act", "value": 1}]}   # a category: rejected
+
+    backend = ScriptedBackend([edits])
+    s = make(backend, wait_for_llm=True, ask="edits")
+    drive(s, 10)
+    prompt = backend.calls[0][0][1]["content"]
+    assert "#1 " in prompt and "#5 " in prompt and "edits" in prompt
+    bests = [h["config"] for h in sorted(s.history[:8], key=lambda h: h["value"])[:2]]
+    llm = [h["config"] for h in s.history if h["origin"] == "llm"]
+    assert {**bests[0], "x": 0.31} in llm or {**bests[1], "lr": 0.002} in llm
+    for config in llm:  # every LLM trial differs from a best trial in exactly one parameter
+        assert any(sum(config[k] != b[k] for k in b) == 1 for b in bests)
+    assert s.counters["llm_rejected"] >= 2
+
+
+def test_ask_must_be_known():
+    with pytest.raises(ValueError, match="ask must be one of"):
+        LLMPSOSearcher(ask="rank", llm=None)
+
+
+def test_cached_unit_history_matches_the_history_after_more_trials_and_a_restore(tmp_path):
+    import numpy as np
+
+    s = make(ScriptedBackend([PROPOSALS]), wait_for_llm=True)
+    drive(s, 12, fail={3})
+    for n in (12, 20):
+        drive(s, n - len(s.history), start=len(s.history)) if n > len(s.history) else None
+        xs, ys = s._unit_history()
+        scored = [h for h in s.history if h["value"] is not None]
+        assert np.allclose(xs, [s.space.to_unit(h["config"]) for h in scored]) and list(ys) == [h["value"] for h in scored]
+    s.save(str(tmp_path / "s.json"))
+    r = make(None)
+    r.restore(str(tmp_path / "s.json"))
+    assert np.allclose(r._unit_history()[0], xs)

@@ -70,6 +70,7 @@ def swarm_messages(
     max_recent: int = 3,
     digits: int = 3,
     max_chars: int = 4000,
+    answer: str = "configs",
 ) -> list[Message]:
     """Build the replacement request.
 
@@ -89,7 +90,12 @@ def swarm_messages(
         completed: trials completed so far; budget: total, if known.
         max_trials: best trials shown; max_particles: particles shown; max_recent: other recent
             trials shown; digits: significant digits of every number; max_chars: text bound.
+        answer: ``"configs"`` asks for whole configurations (:meth:`SearchSpace.json_schema`);
+            ``"edits"`` numbers the best trials and asks for edits of them, one parameter each
+            (:func:`edit_schema`, applied with :func:`apply_edits`).
     """
+    if answer not in ANSWERS:
+        raise ValueError(f"answer must be one of {ANSWERS}, got {answer!r}")
     goal = "lower is better" if mode == "min" else "higher is better"
     while True:
         lines = [f"Metric: {metric} ({goal}). Trials completed: {completed}"
@@ -98,10 +104,10 @@ def swarm_messages(
         shown: set[str] = set()
         if best:
             lines.append(f"Best trials ({metric} | configuration):")
-            for t in list(best)[:max_trials]:
+            for i, t in enumerate(list(best)[:max_trials]):
                 text = format_config(space, t.config, digits)
                 shown.add(text)
-                lines.append(f"- {format_value(t.value)} | {text}")
+                lines.append(f"{'#' + str(i + 1) if answer == 'edits' else '-'} {format_value(t.value)} | {text}")
         if particles:
             lines.append(f"Worst swarm particles (position | last {metric}, own best | moving):")
             for k, p in enumerate(particles[:max_particles]):
@@ -113,14 +119,86 @@ def swarm_messages(
         if others:
             lines.append("Other recent trials:")
             lines += [f"- {format_value(t.value)} | {format_config(space, t.config, digits)}" for t in others]
-        lines += ["", f"Propose {n} new configurations to replace the worst particles. Start from the best "
-                      "trials and change one or two parameters in a promising direction. Keep each value's "
-                      "sign, stay inside the ranges, do not repeat a trial."]
+        if answer == "edits":
+            lines += ["", f"Propose {n} edits that turn best trials into new configurations for the worst "
+                          "particles. Each edit names a best trial by its number, one numeric parameter, and "
+                          "its new value (inside its range); the other parameters stay as they are. "
+                          "Choose values you expect to improve the metric."]
+        else:
+            lines += ["", f"Propose {n} new configurations to replace the worst particles. Start from the best "
+                          "trials and change one or two parameters in a promising direction. Keep each value's "
+                          "sign, stay inside the ranges, do not repeat a trial."]
         text = "\n".join(lines)
         if len(text) <= max_chars or (max_trials <= 1 and max_particles <= 1 and max_recent == 0):
             break
         max_trials, max_particles, max_recent = max(1, max_trials - 1), max(1, max_particles - 1), max(0, max_recent - 1)
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
+
+
+ANSWERS = ("configs", "edits")
+
+
+def editable(space: SearchSpace) -> list[str]:
+    """The parameters an ``"edits"`` answer may change: the numeric ones (categories are left
+    to the swarm, since one JSON number cannot name a choice reliably)."""
+    return [p.name for p in space.params if p.kind != "categorical"]
+
+
+def edit_schema(space: SearchSpace, n: int, n_base: int) -> dict[str, Any]:
+    """JSON schema of an ``"edits"`` answer: ``{"edits": [{"trial", "param", "value"}] * n}``.
+
+    ``trial`` is the 1-based number of a best trial (``1..n_base``), ``param`` one of the
+    :func:`editable` parameters and ``value`` its new value (a number).
+    """
+    if n < 1 or n_base < 1:
+        raise ValueError(f"n and n_base must be >= 1, got {n} and {n_base}")
+    names = editable(space)
+    if not names:
+        raise ValueError("an 'edits' answer needs a numeric parameter; this space has only categorical ones")
+    edit = {
+        "type": "object",
+        "properties": {
+            "trial": {"type": "integer", "minimum": 1, "maximum": n_base},
+            "param": {"enum": names},
+            "value": {"type": "number"},
+        },
+        "required": ["trial", "param", "value"],
+        "additionalProperties": False,
+    }
+    return {"type": "object",
+            "properties": {"edits": {"type": "array", "items": edit, "minItems": n, "maxItems": n}},
+            "required": ["edits"], "additionalProperties": False}
+
+
+def apply_edits(items: Any, bases: Sequence[dict[str, Any]], space: SearchSpace) -> tuple[list[dict[str, Any]], list[tuple[Any, str]]]:
+    """Turn an ``"edits"`` answer into configurations (to be screened like any proposal).
+
+    Args:
+        items: the answer's ``edits`` list.
+        bases: the best trials' flat configurations, in the numbering the prompt showed.
+        space: the search space.
+
+    Returns:
+        ``(configs, rejected)``: one unscreened configuration per usable edit, and
+        ``(item, reason)`` for each edit that names no shown trial or no parameter.
+    """
+    configs: list[dict[str, Any]] = []
+    rejected: list[tuple[Any, str]] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            rejected.append((item, f"not an object: {item!r}"))
+            continue
+        trial, param = item.get("trial"), item.get("param")
+        if isinstance(trial, bool) or not isinstance(trial, int) or not 1 <= trial <= len(bases):
+            rejected.append((item, f"trial must be a number from 1 to {len(bases)}, got {trial!r}"))
+            continue
+        if param not in editable(space):
+            rejected.append((item, f"not a numeric parameter: {param!r}"))
+            continue
+        config = dict(bases[trial - 1])
+        config[param] = item.get("value")
+        configs.append(config)
+    return configs, rejected
 
 
 def kernel_predict(x_hist: np.ndarray, y_hist: np.ndarray, x_new: np.ndarray, *, bandwidth: float = 0.15) -> np.ndarray:

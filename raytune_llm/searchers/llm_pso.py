@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from raytune_llm.proposals.screening import screen_configs
-from raytune_llm.proposals.swarm import ParticleView, kernel_predict, swarm_messages
+from raytune_llm.proposals.swarm import (ANSWERS, ParticleView, apply_edits, edit_schema, editable, kernel_predict,
+                                         swarm_messages)
 from raytune_llm.pso import AsyncPSO
 from raytune_llm.searchers.base import LLMSearcherBase
 
@@ -30,6 +31,10 @@ class LLMPSOSearcher(LLMSearcherBase):
         replace_fraction: fraction of particles the LLM's proposals replace (default 0.25).
         candidates_per_slot: configurations asked per replaced particle; a kernel surrogate of the
             history keeps the most promising.
+        ask: ``"configs"`` (default): the LLM writes whole configurations; ``"edits"``: the LLM
+            picks one of the best trials, one numeric parameter and its new value (a short answer
+            that a small model follows more reliably; see docs/llm-pso.md for what each measured).
+            A space without numeric parameters is asked for configurations.
         pso_options: options of :class:`~raytune_llm.pso.AsyncPSO` (``w_start``, ``c1``, ``v_max``...).
         **kwargs: ``space``, ``metric``, ``mode``, ``points_to_evaluate``, ``seed``, ``llm``
             (``"embedded"`` default, ``"llama-cpp:/path.gguf"``, ``"openai:MODEL"``, a backend, or
@@ -53,6 +58,7 @@ class LLMPSOSearcher(LLMSearcherBase):
         llm_every: int | None = None,
         replace_fraction: float = 0.25,
         candidates_per_slot: int = 2,
+        ask: str = "configs",
         pso_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -65,6 +71,9 @@ class LLMPSOSearcher(LLMSearcherBase):
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if candidates_per_slot < 1:
             raise ValueError(f"candidates_per_slot must be >= 1, got {candidates_per_slot}")
+        if ask not in ANSWERS:
+            raise ValueError(f"ask must be one of {ANSWERS}, got {ask!r}")
+        self.ask = ask
         self._swarm_size = swarm_size
         self._warmup = warmup
         self._llm_every = llm_every
@@ -74,6 +83,7 @@ class LLMPSOSearcher(LLMSearcherBase):
         self.pso: AsyncPSO | None = None
         self._injected: dict[int, dict[str, Any]] = {}  # particle -> exact LLM config (no unit-cube round trip)
         self._last_llm_at = 0
+        self._unit_cache: tuple[Any, int, list[np.ndarray], list[float]] = (None, 0, [], [])
         super().__init__(**kwargs)
 
     # ------------------------------------------------------------------ hooks
@@ -143,18 +153,30 @@ class LLMPSOSearcher(LLMSearcherBase):
         assert self.space is not None and self.pso is not None
         k = max(1, round(self.replace_fraction * self.pso.swarm_size))
         n = k * self.candidates_per_slot
-        messages = swarm_messages(self.space, metric=self._metric, mode=self._mode, n=n,
-                                  best=self.best_trials(5), recent=self.recent_trials(5),
-                                  particles=self._particle_views(), completed=done, budget=self.budget)
-        if self._submit(messages, self.space.json_schema(n), max_tokens=60 + 25 * self.space.dim * n,
-                        tag="pso-replace", meta={"k": k}):
+        best = self.best_trials(5)
+        messages = swarm_messages(self.space, metric=self._metric, mode=self._mode, n=n, best=best,
+                                  recent=self.recent_trials(5), particles=self._particle_views(),
+                                  completed=done, budget=self.budget,
+                                  answer="edits" if self.ask == "edits" and editable(self.space) else "configs")
+        if self.ask == "edits" and editable(self.space):
+            schema, max_tokens = edit_schema(self.space, n, len(best)), 60 + 40 * n
+        else:
+            schema, max_tokens = self.space.json_schema(n), 60 + 25 * self.space.dim * n
+        meta = {"k": k, "bases": [t.config for t in best]}
+        if self._submit(messages, schema, max_tokens=max_tokens, tag="pso-replace", meta=meta):
             self._last_llm_at = done
 
     def _on_llm_answer(self, answer: Any, meta: dict[str, Any]) -> None:
         assert self.space is not None and self.pso is not None
         k = int(meta.get("k", 1))
-        items = answer.get("configs", []) if isinstance(answer, dict) else []
+        answer = answer if isinstance(answer, dict) else {}
+        bad: list[tuple[Any, str]] = []
+        if "edits" in answer:
+            items, bad = apply_edits(answer["edits"], meta.get("bases", []), self.space)
+        else:
+            items = answer.get("configs", [])
         screened = screen_configs(items, self.space, seen=self._seen_keys())
+        screened.rejected[:0] = bad
         self.counters["llm_rejected"] += len(screened.rejected)
         self.counters["llm_accepted"] += len(screened.accepted)
         if not screened.accepted:
@@ -162,10 +184,8 @@ class LLMPSOSearcher(LLMSearcherBase):
             return
         configs = screened.accepted
         xs = np.array([self.space.to_unit(c) for c in configs])
-        scored = self._scored()
-        if len(scored) >= 3 and len(xs) > k:
-            x_hist = np.array([self.space.to_unit(h["config"]) for h in scored])
-            y_hist = np.array([self._cost(h["value"]) for h in scored])
+        x_hist, y_hist = self._unit_history()
+        if len(y_hist) >= 3 and len(xs) > k:
             order = np.argsort(kernel_predict(x_hist, y_hist, xs), kind="stable")
             xs, configs = xs[order], [configs[i] for i in order]
         used = self.pso.inject(list(xs[:k]), origin="llm")
@@ -174,6 +194,19 @@ class LLMPSOSearcher(LLMSearcherBase):
         self.counters["llm_used"] += len(used)
         self.telemetry.event("llm_answer", accepted=len(screened.accepted), used=len(used),
                              rejected=[r for _, r in screened.rejected][:5])
+
+    def _unit_history(self) -> tuple[np.ndarray, np.ndarray]:
+        """The scored history in the unit cube and its costs, encoded once per trial (cached)."""
+        assert self.space is not None
+        if self._unit_cache[0] is not self.history or self._unit_cache[1] > len(self.history):
+            self._unit_cache = (self.history, 0, [], [])
+        history, done, xs, ys = self._unit_cache
+        for h in history[done:]:
+            if h["value"] is not None:
+                xs.append(self.space.to_unit(h["config"]))
+                ys.append(self._cost(h["value"]))
+        self._unit_cache = (history, len(history), xs, ys)
+        return np.array(xs).reshape(len(xs), self.space.dim), np.array(ys, dtype=float)
 
     def _particle_views(self) -> list[ParticleView]:
         assert self.space is not None and self.pso is not None
