@@ -20,11 +20,12 @@ from raytune_llm.space import SearchSpace
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConfigValidationError", "LLMConfigError", "LLMError", "LLMPSOSearcher", "LLMSearcher", "MissingExtraError",
-    "RaytuneLLMError", "SearchSpace", "SearchSpaceError", "__version__",
+    "ConfigValidationError", "LLMConfigError", "LLMError", "LLMPSOSearcher", "LLMSearcher", "MetaLLMiXSearcher",
+    "MissingExtraError", "RaytuneLLMError", "SearchSpace", "SearchSpaceError", "__version__",
 ]
 
-_LAZY = {"LLMPSOSearcher": "raytune_llm.searchers.llm_pso", "LLMSearcher": "raytune_llm.searchers.llm_history"}
+_LAZY = {"LLMPSOSearcher": "raytune_llm.searchers.llm_pso", "LLMSearcher": "raytune_llm.searchers.llm_history",
+         "MetaLLMiXSearcher": "raytune_llm.searchers.metallmix"}
 
 
 def __getattr__(name: str) -> Any:

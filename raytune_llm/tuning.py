@@ -73,8 +73,29 @@ def make_task(name: str, *, dim: int = 5, max_epochs: int | None = None, data_fr
     return Task(name, train_cnn, cnn_space(dataset, **fixed), "val_accuracy", "max")
 
 
-def make_searcher(name: str, *, seed: int, llm: str | None, metric: str, mode: str, concurrency: int = 1) -> Any:
-    """A searcher by its CLI name, seeded."""
+#: packaged task -> (meta-learning task, model, default meta-dataset data set) for ``metallmix``
+META_TASKS = {"cnn": ("image-classification", "cnn", "textures"),
+              "lstm": ("timeseries-regression", "lstm", "aq-no2-hourly")}
+
+
+def metallmix_dataset(task_name: str, dataset: str | None = None) -> str:
+    """The meta-dataset data set ``metallmix`` warm-starts a packaged task from.
+
+    Raises:
+        ValueError: the task has no meta-dataset (rastrigin).
+    """
+    if task_name not in META_TASKS:
+        raise ValueError(f"the metallmix searcher needs a task with past experiments in the meta-dataset "
+                         f"({', '.join(META_TASKS)}), got --task {task_name!r}")
+    if task_name == "cnn" and dataset:
+        return dataset
+    return META_TASKS[task_name][2]
+
+
+def make_searcher(name: str, *, seed: int, llm: str | None, metric: str, mode: str, concurrency: int = 1,
+                  task: Task | None = None, meta: str | None = None) -> Any:
+    """A searcher by its CLI name, seeded (``metallmix`` needs ``task``, and uses ``meta``: a store path
+    or ``None`` for the packaged seed meta-dataset)."""
     if name in ("llm-pso", "pso"):
         from raytune_llm import LLMPSOSearcher
 
@@ -95,8 +116,14 @@ def make_searcher(name: str, *, seed: int, llm: str | None, metric: str, mode: s
 
         return BasicVariantGenerator(random_state=seed, max_concurrent=concurrency)
     if name == "metallmix":
-        raise ValueError("the metallmix searcher (MetaLLMiXSearcher) is not built yet; choose one of "
-                         + ", ".join(s for s in SEARCHERS if s != "metallmix"))
+        from raytune_llm import LLMPSOSearcher, MetaLLMiXSearcher
+
+        if task is None:
+            raise ValueError("the metallmix searcher needs the task (cnn or lstm) to find its past experiments")
+        dataset = metallmix_dataset(task.name, task.space.get("dataset"))
+        llm = None if llm == "none" else llm
+        return MetaLLMiXSearcher(meta=meta, dataset=dataset, model=META_TASKS[task.name][1], llm=llm, seed=seed,
+                                 metric=metric, mode=mode, inner=LLMPSOSearcher(llm=None, seed=seed))
     raise ValueError(f"unknown searcher {name!r}; choose one of {', '.join(SEARCHERS)}")
 
 
@@ -114,13 +141,13 @@ def check_resources(gpus_per_trial: float, cpus_per_trial: float, concurrency: i
 
 def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: int, llm: str | None,
         storage: str, name: str, gpus_per_trial: float = 0.0, cpus_per_trial: float = 1.0,
-        resume: bool = False) -> RunSummary:
+        resume: bool = False, meta: str | None = None) -> RunSummary:
     """Run one searcher on ``task`` through ``tune.Tuner`` and summarise it."""
     from ray import tune
 
     check_resources(gpus_per_trial, cpus_per_trial, concurrency, trials)
     searcher = make_searcher(searcher_name, seed=seed, llm=llm, metric=task.metric, mode=task.mode,
-                             concurrency=concurrency)
+                             concurrency=concurrency, task=task, meta=meta)
     trainable = tune.with_resources(task.trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
     remote = "://" in storage  # s3://, gs://, ...: Tune writes there directly
     root = storage.rstrip("/") if remote else os.path.abspath(os.path.expanduser(storage))

@@ -41,7 +41,7 @@ def test_tune_compares_searchers_end_to_end(tmp_path):
 
 @pytest.mark.parametrize("argv, words", [
     (["tune", "--searcher", "hyperband"], ["unknown searcher 'hyperband'", "llm-pso"]),
-    (["tune", "--searcher", "metallmix"], ["not built yet"]),
+    (["tune", "--searcher", "metallmix"], ["metallmix searcher needs a task with past experiments", "rastrigin"]),
     (["tune", "--gpus-per-trial", "-1"], ["--gpus-per-trial must be", "-1"]),
     (["tune", "--gpus-per-trial", "1.5"], ["--gpus-per-trial must be", "1.5"]),
     (["tune", "--cpus-per-trial", "0"], ["--cpus-per-trial must be > 0"]),
@@ -88,3 +88,133 @@ def test_tune_resume_finishes_an_experiment_without_rerunning(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "again").glob("rastrigin_*")) == trial_dirs  # nothing re-run
     assert "| pso | 4 |" in second.stdout
+
+
+# ---------------------------------------------------------------------------------------- MetaLLMiX
+@pytest.fixture
+def cnn_meta(tmp_path):
+    from support.metastores import build_cnn_store
+
+    build_cnn_store(tmp_path / "meta.sqlite").close()
+    return str(tmp_path / "meta.sqlite")
+
+
+def test_recommend_with_the_meta_learner_as_json(cnn_meta, capsys):
+    from raytune_llm.space import SearchSpace
+    from trainables import cnn_space
+
+    assert main(["recommend", "--task", "cnn", "--dataset", "textures", "--meta", cnn_meta, "--llm", "none",
+                 "--json"]) == 0
+    rec = __import__("json").loads(capsys.readouterr().out)
+    space = SearchSpace.from_tune(cnn_space("textures"))
+    assert rec["path"] == "meta-learner" and rec["model"] == "cnn" and rec["metric"] == "val_accuracy"
+    assert space.check(rec["config"]) == [] and rec["judge"] is None and rec["dataset"] == "textures"
+    assert 0 < rec["expected_metric"] <= 1 and len(rec["candidates"]) == 5
+
+
+def test_recommend_prints_the_recommendation(cnn_meta, capsys):
+    assert main(["recommend", "--task", "cnn", "--dataset", "mnist", "--meta", cnn_meta, "--llm", "none"]) == 0
+    out = capsys.readouterr().out
+    for word in ("Model:         cnn", "Configuration: {", "Expected val_accuracy:", "higher is better", "Explanation:",
+                 "Judge score:   none", "Path:          meta-learner"):
+        assert word in out
+
+
+@pytest.mark.llm
+def test_recommend_end_to_end_with_the_embedded_model(cnn_meta):
+    result = subprocess.run([sys.executable, "-m", "raytune_llm.cli", "recommend", "--task", "cnn", "--dataset",
+                             "textures", "--meta", cnn_meta, "--llm", "embedded", "--attempts", "1"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "Configuration: {" in out and "Expected val_accuracy:" in out and "Explanation:" in out
+    assert "Judge score:   " in out and "/5 (format " in out  # the judge scored the embedded model's answer
+    assert any(f"Path:          {p} (" in out for p in ("llm", "meta-learner"))
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["recommend", "--meta", "/nonexistent/meta.sqlite"], ["no meta-dataset at --meta", "/nonexistent/meta.sqlite"]),
+    (["meta", "show", "--meta", "/nonexistent/m.sqlite"], ["no meta-dataset at --meta"]),
+])
+def test_meta_commands_with_a_missing_store_are_one_clear_line(capsys, argv, words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and all(w in err for w in words)
+
+
+def test_recommend_an_unknown_data_set(cnn_meta, capsys):
+    assert main(["recommend", "--task", "cnn", "--dataset", "cifar", "--meta", cnn_meta, "--llm", "none"]) == 2
+    assert "unknown data set 'cifar'" in capsys.readouterr().err
+
+
+def test_meta_show_lists_data_sets_and_one_data_sets_experiments(cnn_meta, capsys):
+    assert main(["meta", "show", "--meta", cnn_meta]) == 0
+    out = capsys.readouterr().out
+    assert "| data set | task | experiments | models | metric | best |" in out
+    assert "| textures | image-classification | 12 | cnn | val_accuracy |" in out and out.count("| cnn |") == 4
+    assert main(["meta", "show", "--meta", cnn_meta, "--dataset", "textures", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("  cnn: val_accuracy=")]
+    assert "n_classes=3" in out and "12 experiment(s), best first:" in out and len(lines) == 3
+    values = [float(line.split("=")[1].split(" ")[0]) for line in lines]
+    assert values == sorted(values, reverse=True)
+
+
+def test_meta_export_finetune_writes_chat_jsonl(cnn_meta, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "ft.jsonl"
+    assert main(["meta", "export-finetune", str(out), "--meta", cnn_meta, "--task", "cnn"]) == 0
+    assert "Wrote 4 chat example(s)" in capsys.readouterr().out
+    examples = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(examples) == 4
+    for example in examples:
+        roles = [m["role"] for m in example["messages"]]
+        answer = json.loads(example["messages"][2]["content"])
+        assert roles == ["system", "user", "assistant"] and answer["model"] == "cnn"
+        assert set(answer["configuration"]) == {"batch_size", "dropout", "filters", "kernel_size", "lr",
+                                                "num_conv_layers"}
+
+
+def test_meta_build_prints_the_cross_validation_error(cnn_meta, capsys):
+    assert main(["meta", "build", "--meta", cnn_meta, "--task", "cnn"]) == 0
+    out = capsys.readouterr().out
+    assert "image-classification: meta-learner of val_accuracy (max) fitted; cross-validation error: rmse=" in out
+    assert "baseline_rmse=" in out
+
+
+def test_tune_builds_the_metallmix_searcher(cnn_meta):
+    from raytune_llm import MetaLLMiXSearcher, tuning
+    from raytune_llm.space import SearchSpace
+
+    task = tuning.make_task("cnn", dataset="digits")
+    searcher = tuning.make_searcher("metallmix", seed=0, llm=None, metric=task.metric, mode=task.mode, task=task,
+                                    meta=cnn_meta)
+    assert isinstance(searcher, MetaLLMiXSearcher) and searcher.dataset == "digits" and searcher.model == "cnn"
+    searcher.set_search_properties(task.metric, task.mode, task.space)
+    config = searcher.suggest("t0")
+    assert SearchSpace.from_tune(task.space).check(config) == [] and config["dataset"] == "digits"
+    assert searcher.recommendation.path == "meta-learner" and searcher.history == []
+
+
+@pytest.mark.ray
+def test_meta_ingest_adds_a_tune_experiment(cnn_meta, tmp_path, capsys):
+    from ray import tune
+    from support.ray_local import local_ray
+
+    from raytune_llm.meta import MetaStore
+
+    def cheap(config):
+        tune.report({"score": (config["x"] - 0.3) ** 2})
+
+    with local_ray():
+        tune.run(cheap, config={"x": tune.uniform(0, 1)}, num_samples=3, storage_path=str(tmp_path), name="cheap",
+                 verbose=0)
+    assert main(["meta", "ingest", str(tmp_path / "cheap"), "--dataset", "textures", "--model", "quad",
+                 "--metric", "score", "--mode", "min", "--meta", cnn_meta]) == 0
+    assert "Ingested 3 experiment(s) of quad on textures" in capsys.readouterr().out
+    rows = MetaStore(cnn_meta).experiments(dataset="textures", model="quad")
+    assert len(rows) == 3 and set(rows["metric"]) == {"score"}
+    assert main(["meta", "ingest", str(tmp_path / "cheap"), "--dataset", "newset", "--model", "quad",
+                 "--metric", "score", "--mode", "min", "--meta", cnn_meta]) == 2
+    assert "pass --task and --features FILE.json" in capsys.readouterr().err

@@ -7,7 +7,9 @@ Subclasses implement a few hooks over their pure core:
 * ``_observe(live, cost)``: a suggested trial finished (``cost`` minimised; ``inf`` = failed);
 * ``_observe_external(flat, cost)``: a point the searcher did not propose (user, warm start);
 * ``_after_complete()``: after each completion (e.g. send an LLM request);
-* ``_on_llm_answer(value, meta)``: an LLM answer arrived;
+* ``_on_llm_answer(value, meta)``: an LLM answer arrived (``meta["result"]`` is the whole
+  :class:`~raytune_llm.llm.LLMResult`, with usage and attempts);
+* ``_on_llm_failure(error)``: an LLM request failed;
 * ``_core_state()`` / ``_load_core_state(state)``: the core's JSON-able state.
 """
 
@@ -300,13 +302,13 @@ class LLMSearcherBase(Searcher):
         except Exception as exc:  # noqa: BLE001 - an LLM failure never stops the search
             self.counters["llm_failed"] += 1
             self.telemetry.event("llm_failed", error=f"{type(exc).__name__}: {exc}")
-            self._on_llm_failure()
+            self._on_llm_failure(exc)
             return
         step = len(self.history)
         self.telemetry.scalar("llm/latency_s", result.usage.latency_s, step)
         self.telemetry.scalar("llm/completion_tokens", result.usage.completion_tokens, step)
         self.telemetry.scalar("llm/prompt_tokens", result.usage.prompt_tokens, step)
-        self._on_llm_answer(result.value, self._future_meta)
+        self._on_llm_answer(result.value, {**self._future_meta, "result": result})
         for name, count in self.counters.items():
             self.telemetry.scalar(f"llm/{name}", count, step)
 
@@ -317,8 +319,8 @@ class LLMSearcherBase(Searcher):
             return self.llm_timeout_s
         return worker.timeout_s * (worker.max_retries + 1) + worker.backoff_max_s * worker.max_retries
 
-    def _on_llm_failure(self) -> None:
-        """An LLM request failed; default: nothing (the classical core carries on)."""
+    def _on_llm_failure(self, error: BaseException) -> None:
+        """An LLM request failed with ``error``; default: nothing (the classical core carries on)."""
 
     @property
     def llm_usage(self) -> UsageStats:

@@ -1,0 +1,496 @@
+"""MetaLLMiXSearcher: warm-start any Tune searcher with MetaLLMiX's zero-shot recommendations.
+
+When Tune gives the search space, the searcher gathers the evidence (the target's meta-features,
+the most similar past experiments, the meta-learner's SHAP statements and best predicted
+candidates) and starts the recommendation (recommender, judge, retry with critique, meta-learner
+fallback: :class:`~raytune_llm.meta.recommend.RecommendationRun`) in its background LLM worker.
+Its first ``n_warm`` trials are the top recommendations: the LLM's configuration, then the
+meta-learner's next best candidates, de-duplicated. Then every trial comes from the ``inner``
+searcher, which has been told each warm result through ``add_evaluated_point`` (the
+tell-not-asked path of raytune-llm's own searchers).
+
+``suggest()`` waits for the recommendation at most until its deadline (``recommend_timeout_s``);
+then, or when the LLM fails, the meta-learner's configurations are used: the experiment always
+runs. With ``wait_for_llm=False`` it never waits: the meta-learner's candidates start at once
+and the LLM's configuration takes the next warm slot when it arrives.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ray.tune.search import Searcher
+
+from raytune_llm.errors import ConfigValidationError
+from raytune_llm.meta.recommend import (
+    Recommendation,
+    RecommendationError,
+    RecommendationRun,
+    gather_evidence,
+    open_store,
+)
+from raytune_llm.searchers.base import LLMSearcherBase
+from raytune_llm.space import flatten
+
+logger = logging.getLogger("raytune_llm.searchers")
+
+WRITE_BACK_SOURCE = "raytune-llm MetaLLMiXSearcher"
+
+
+class MetaLLMiXSearcher(LLMSearcherBase):
+    """Zero-shot warm start from past experiments (MetaLLMiX, 2025), then any Tune searcher.
+
+    Args:
+        meta: a :class:`~raytune_llm.meta.MetaStore`, a path to one, or ``None`` for the packaged
+            seed meta-dataset.
+        dataset: the data set being tuned on: one of the meta-dataset (its stored meta-features
+            are used) or a packaged one (they are computed).
+        features: the data set's meta-features, instead of ``dataset`` (then ``task`` is needed).
+        task: ``"image-classification"`` or ``"timeseries-regression"`` (default: the stored task
+            of ``dataset``).
+        model: the model whose past experiments count (default: the only one of the task).
+        inner: the searcher that takes over after the warm trials: any ``ray.tune.search.Searcher``
+            (default ``LLMPSOSearcher(llm=None, seed=seed)``). It learns the warm results through
+            ``add_evaluated_point`` where it supports it.
+        n_warm: warm-start trials (0: only evidence and recommendation, then ``inner``).
+        learner: a fitted :class:`~raytune_llm.meta.MetaLearner` (default: fitted on ``meta``).
+        attempts: recommender calls at most; retries get the judge's critique.
+        judge_threshold: the judge's mean score (1-5) an LLM answer needs.
+        recommend_timeout_s: deadline of the recommendation; after it, the meta-learner's configuration.
+        write_back: add every completed trial to ``meta`` (a writable store; needs ``dataset``).
+        k: similar experiments shown to the LLM.
+        **kwargs: ``space``, ``metric``, ``mode``, ``points_to_evaluate``, ``seed``, ``llm``
+            (``"embedded"`` default; ``None``: the meta-learner alone), ``llm_options``,
+            ``max_evaluations``, ``wait_for_llm`` (default ``True`` here: see the module
+            docstring), ``llm_timeout_s``, ``worker_options``, ``log_dir``, ``telemetry``: see
+            :class:`~raytune_llm.searchers.base.LLMSearcherBase`.
+
+    Example:
+        >>> from raytune_llm import LLMPSOSearcher
+        >>> from trainables import cnn_space                                        # doctest: +SKIP
+        >>> searcher = MetaLLMiXSearcher(dataset="textures", inner=LLMPSOSearcher(llm=None, seed=0),
+        ...                              n_warm=3, seed=0)                          # doctest: +SKIP
+        >>> tuner = tune.Tuner(train_cnn, param_space=cnn_space("textures"),        # doctest: +SKIP
+        ...                    tune_config=tune.TuneConfig(metric="val_accuracy", mode="max",
+        ...                                                search_alg=searcher, num_samples=20))
+    """
+
+    def __init__(
+        self,
+        *,
+        meta: Any = None,
+        dataset: str | None = None,
+        features: Mapping[str, Any] | None = None,
+        task: str | None = None,
+        model: str | None = None,
+        inner: Searcher | None = None,
+        n_warm: int = 3,
+        learner: Any = None,
+        attempts: int = 2,
+        judge_threshold: float = 3.0,
+        recommend_timeout_s: float = 300.0,
+        write_back: bool = False,
+        k: int = 5,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(n_warm, bool) or not isinstance(n_warm, int) or n_warm < 0:
+            raise ValueError(f"n_warm must be an int >= 0, got {n_warm!r}")
+        if attempts < 1:
+            raise ValueError(f"attempts must be >= 1, got {attempts}")
+        if not 1 <= judge_threshold <= 5:
+            raise ValueError(f"judge_threshold must be in [1, 5] (the judge scores 1-5), got {judge_threshold}")
+        if not recommend_timeout_s > 0:
+            raise ValueError(f"recommend_timeout_s must be > 0, got {recommend_timeout_s}")
+        if dataset is None and features is None:
+            raise ValueError("MetaLLMiXSearcher needs dataset= (a data set of the meta-dataset or a packaged one) "
+                             "or features= (the data set's meta-features, with task=)")
+        if inner is not None and not isinstance(inner, Searcher):
+            raise ValueError(f"inner must be a ray.tune.search.Searcher (e.g. LLMPSOSearcher(llm=None), "
+                             f"OptunaSearch()), got {type(inner).__name__}: {inner!r:.100}")
+        if inner is not None and isinstance(inner, MetaLLMiXSearcher):
+            raise ValueError("inner cannot be another MetaLLMiXSearcher; pass the searcher that should take over")
+        self._store = open_store(meta)
+        self._meta_path = str(self._store.path)
+        self._meta_read_only = bool(getattr(self._store, "read_only", False))
+        if write_back:
+            if dataset is None:
+                raise ValueError("write_back=True needs dataset= (the name the experiments are stored under)")
+            if getattr(self._store, "read_only", False):
+                raise ValueError("write_back=True needs a writable meta-dataset, but meta is the packaged seed store "
+                                 "(read-only); pass meta=MetaStore('path/to/meta.sqlite') or a path")
+        self.dataset = dataset
+        self._features = dict(features) if features is not None else None
+        self.task = task
+        self.model = model
+        self.n_warm = n_warm
+        self._learner = learner
+        self.attempts = attempts
+        self.judge_threshold = float(judge_threshold)
+        self.recommend_timeout_s = float(recommend_timeout_s)
+        self.write_back = bool(write_back)
+        self.k = k
+        kwargs.setdefault("wait_for_llm", True)
+        if inner is None:
+            from raytune_llm.searchers.llm_pso import LLMPSOSearcher
+
+            inner = LLMPSOSearcher(llm=None, seed=kwargs.get("seed"), telemetry=False)
+        self.inner = inner
+        self.recommendation: Recommendation | None = None
+        self.warm_start_error: str | None = None
+        self._run: RecommendationRun | None = None
+        self._restart = False
+        self._warm: list[tuple[dict[str, Any], str]] = []  # queued warm configurations and their origin
+        self._warm_launched = 0
+        self._written = 0
+        self._warned: set[str] = set()
+        if kwargs.get("space") is not None:  # the inner searcher gets the space as given
+            self.inner.set_search_properties(kwargs.get("metric"), kwargs.get("mode"), kwargs["space"])
+        super().__init__(**kwargs)
+        self.counters.update(inner_told=0, inner_untold=0, written_back=0, write_back_failed=0)
+
+    # ------------------------------------------------------------------ Tune contract
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        if self.space is not None:
+            return False
+        self.inner.set_search_properties(self._metric or metric, self._mode or mode, config, **spec)
+        return super().set_search_properties(metric, mode, config, **spec)
+
+    def _on_max_concurrency(self) -> None:
+        if self._max_concurrency:
+            self.inner.set_max_concurrency(self._max_concurrency)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.space is None or self._metric is None or self._mode is None or self._points:
+            return super().suggest(trial_id)  # the clear errors, and the user's points first
+        if self.max_evaluations is not None and self._started >= self.max_evaluations:
+            return Searcher.FINISHED
+        if self._warm_launched < self.n_warm:
+            self._ensure_recommendation()
+            self._advance(wait=self.wait_for_llm)
+            item = self._next_warm()
+            if item is not None:
+                flat, origin = item
+                self._warm_launched += 1
+                return self._launch(trial_id, flat, origin, "warm")
+            if not self._pending():  # fewer distinct warm configurations than n_warm (or no warm start)
+                self._warm_launched = self.n_warm
+            # while the LLM still thinks (wait_for_llm=False) and no candidate is left, the inner searcher fills in
+        return self._suggest_inner(trial_id)
+
+    def _suggest_inner(self, trial_id: str) -> dict[str, Any] | str | None:
+        assert self.space is not None
+        config = self.inner.suggest(trial_id)
+        if config is None or config == Searcher.FINISHED:
+            return config
+        try:
+            flat = self.space.repair(config, flat=True)
+        except ConfigValidationError:
+            flat = {k: v for k, v in flatten(config).items() if k in self.space.names}
+        self._launch(trial_id, flat, "inner", None)
+        return config
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        live = self._live.get(trial_id)
+        if live is not None and live["origin"] == "inner":
+            self.inner.on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        live = self._live.get(trial_id)
+        if live is not None and self.space is not None:
+            if live["origin"] == "inner":
+                self.inner.on_trial_complete(trial_id, result=result, error=error)
+            if self.write_back and not error:
+                self._write_back(live["config"], result)
+        super().on_trial_complete(trial_id, result, error)
+
+    # ------------------------------------------------------------------ hooks of the base class
+    def _build(self) -> None:
+        """Nothing to build: the recommendation starts once the space is set (see :meth:`_setup`)."""
+
+    def _setup(self, config: Any) -> None:
+        restoring = getattr(self, "_pending_state", None) is not None
+        super()._setup(config)
+        if not restoring:
+            self._ensure_recommendation()
+
+    def _propose(self, trial_id: str) -> tuple[dict[str, Any], str, Any] | None:
+        item = self._next_warm()
+        return None if item is None else (item[0], item[1], "warm")
+
+    def _observe(self, live: dict[str, Any], cost: float) -> None:
+        if live["origin"] != "inner":  # inner trials were reported to it in on_trial_complete
+            self._tell_inner(live["config"], cost)
+
+    def _observe_external(self, flat: dict[str, Any], cost: float) -> None:
+        self._tell_inner(flat, cost)
+
+    def _on_llm_answer(self, value: Any, meta: dict[str, Any]) -> None:
+        run = self._run
+        if run is None or run.done or meta.get("run") != id(run):
+            return
+        run.on_answer(meta["result"])
+        self._pump()
+
+    def _on_llm_failure(self, error: BaseException) -> None:
+        run = self._run
+        if run is None or run.done:
+            return
+        run.on_failure(error)
+        self._pump()
+
+    def _wait_bound_s(self) -> float:
+        bound = super()._wait_bound_s()
+        return min(bound, self._run.remaining_s()) if self._pending() and self._run is not None else bound
+
+    # ------------------------------------------------------------------ recommendation
+    def _pending(self) -> bool:
+        return self._run is not None and not self._run.done
+
+    def _ensure_recommendation(self) -> None:
+        """Start the recommendation if it has not run (a fresh searcher, or one restored mid-way)."""
+        if self.space is None or self.recommendation is not None or self._run is not None:
+            return
+        if self.warm_start_error is not None and not self._restart:
+            return
+        self._restart = False
+        started = time.perf_counter()
+        try:
+            evidence, predict = gather_evidence(
+                self._meta_store(), space=self.space, model=self.model, task=self.task, dataset=self.dataset,
+                features=self._features, learner=self._learner, metric=self._learn_metric(), k=self.k,
+                n_candidates=self.n_warm + 3, seed=self._seed or 0)
+        except RecommendationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a broken meta-learner never stops the experiment
+            self.warm_start_error = f"{type(exc).__name__}: {exc}"
+            logger.warning("MetaLLMiX warm start unavailable (%s); the inner searcher runs alone",
+                           self.warm_start_error)
+            self.telemetry.event("metallmix_failed", error=self.warm_start_error)
+            return
+        if evidence.metric != self._metric:
+            logger.warning("the meta-dataset has no %r results for task %r; recommending for its metric %r instead",
+                           self._metric, evidence.task, evidence.metric)
+        self.task, self.model = evidence.task, evidence.model
+        self._run = RecommendationRun(evidence, predict=predict, attempts=self.attempts,
+                                      threshold=self.judge_threshold, timeout_s=self.recommend_timeout_s,
+                                      use_llm=self._backend is not None, started=started)
+        self._pump()
+
+    def _meta_store(self) -> Any:
+        if self._store is None:
+            from raytune_llm.meta import MetaStore
+
+            self._store = MetaStore(self._meta_path, read_only=self._meta_read_only)
+        return self._store
+
+    def _learn_metric(self) -> str | None:
+        """Tune's metric when the meta-dataset has results for it, else ``None`` (the learner's choice)."""
+        try:
+            frame = self._meta_store().experiments(task=self.task) if self.task else None
+        except Exception:  # noqa: BLE001 - the learner will report a real problem itself
+            return None
+        if frame is None or self._metric is None:
+            return self._metric
+        metrics = set(frame["metric"]) if len(frame) else set()
+        return self._metric if self._metric in metrics else None
+
+    def _pump(self) -> None:
+        """Send the run's next request, or take its result."""
+        run = self._run
+        if run is None:
+            return
+        while not run.done and self._future is None:
+            ask = run.next_ask()
+            if ask is None or not self._submit(ask.messages, ask.schema, max_tokens=ask.max_tokens,
+                                               temperature=ask.temperature, tag=ask.tag, meta={"run": id(run)}):
+                break
+        if run.done and self.recommendation is None:
+            self._take(run)
+
+    def _advance(self, *, wait: bool) -> None:
+        """Take the LLM's answers that have arrived; with ``wait``, until the recommendation is ready
+        or its deadline has passed (each wait is bounded by the time left)."""
+        self._poll_llm(block=False)
+        self._check_deadline()
+        while wait and self._pending():
+            if self._future is None:  # nothing outstanding that could finish the run
+                assert self._run is not None
+                self._run.expire()
+                self._take(self._run)
+                break
+            self._poll_llm(block=True)
+            self._check_deadline()
+
+    def _check_deadline(self) -> None:
+        run = self._run
+        if run is not None and not run.done and run.remaining_s() <= 0:
+            run.expire()
+            self._take(run)
+
+    def _take(self, run: RecommendationRun) -> None:
+        assert run.result is not None and self.space is not None
+        rec = self.recommendation = run.result
+        seen = self._seen_keys()
+        remaining = max(0, self.n_warm - self._warm_launched)
+        self._warm = [(c, o) for c, o in rec.top(len(rec.candidates) + 1, self.space)
+                      if self.space.key(c) not in seen][:remaining]
+        self.telemetry.event("recommendation", **rec.to_dict(self._encode))
+        if rec.judge is not None:
+            self.telemetry.scalar("metallmix/judge_score", rec.judge.score, len(self.history))
+        self.telemetry.scalar("metallmix/wall_time_s", rec.wall_time_s, len(self.history))
+        logger.info("MetaLLMiX recommendation (%s path, %.1f s): %s", rec.path, rec.wall_time_s, rec.config)
+
+    def _next_warm(self) -> tuple[dict[str, Any], str] | None:
+        """The next warm configuration not tried yet: from the recommendation, or (while the LLM is
+        still working and ``wait_for_llm=False``) the meta-learner's candidates."""
+        assert self.space is not None
+        seen = self._seen_keys()
+        if self.recommendation is not None:
+            while self._warm:
+                config, origin = self._warm.pop(0)
+                if self.space.key(config) not in seen:
+                    return config, origin
+            return None
+        if self._pending() and self._run is not None:
+            # keep the best candidate for the recommendation's fallback; start the next ones
+            for config, _ in self._run.evidence.candidates[1:]:
+                if self.space.key(config) not in seen:
+                    return dict(config), "meta-learner"
+        return None
+
+    # ------------------------------------------------------------------ inner searcher
+    def _tell_inner(self, flat: dict[str, Any], cost: float) -> None:
+        value = None if not math.isfinite(cost) else (cost if self._mode == "min" else -cost)
+        try:
+            if value is None:
+                self.inner.add_evaluated_point(dict(flat), math.nan, error=True)
+            else:
+                self.inner.add_evaluated_point(dict(flat), value)
+            self.counters["inner_told"] += 1
+        except NotImplementedError:
+            self.counters["inner_untold"] += 1
+            self._warn_once("untold", "%s does not implement add_evaluated_point: it will not learn from the warm "
+                                      "trials", type(self.inner).__name__)
+        except Exception as exc:  # noqa: BLE001 - the inner searcher's refusal never stops the experiment
+            self.counters["inner_untold"] += 1
+            self._warn_once("tell-failed", "%s.add_evaluated_point failed (%s); it will not learn this point",
+                            type(self.inner).__name__, exc)
+
+    def _warn_once(self, key: str, message: str, *args: Any) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(message, *args)
+
+    # ------------------------------------------------------------------ write-back
+    def _write_back(self, flat: dict[str, Any], result: dict | None) -> None:
+        value = self._metric_value(result)
+        if value is None:
+            return
+        assert self.space is not None
+        config = {k: v for k, v in {**self.space.constants, **flat}.items()}
+        record = {
+            "dataset": self.dataset, "model": self.model, "config": config, "metric": self._metric, "mode": self._mode,
+            "value": value, "train_time_s": _number((result or {}).get("time_total_s")), "source": WRITE_BACK_SOURCE,
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        try:
+            store = self._meta_store()
+            if self.dataset not in set(store.datasets()["name"]):
+                features = self._features or (self._run.evidence.features if self._run else None)
+                if features is None:
+                    raise ValueError(f"data set {self.dataset!r} is not in the meta-dataset and its meta-features "
+                                     "are unknown; pass features=")
+                store.add_dataset(self.dataset, self.task, features)
+            store.add_experiments([record])
+            self.counters["written_back"] += 1
+        except Exception as exc:  # noqa: BLE001 - a write-back failure never stops the experiment
+            self.counters["write_back_failed"] += 1
+            self._warn_once("write-back", "writing a trial back to the meta-dataset failed (%s); the experiment "
+                                          "goes on", exc)
+
+    # ------------------------------------------------------------------ state
+    def _core_state(self) -> dict[str, Any]:
+        return {
+            "recommendation": self.recommendation.to_dict(self._encode) if self.recommendation else None,
+            "pending": self._pending() or self._restart,
+            "warm": [[self._encode(c), o] for c, o in self._warm],
+            "warm_launched": self._warm_launched,
+            "warm_start_error": self.warm_start_error,
+            "task": self.task, "model": self.model,
+            "inner": self._inner_state(),
+        }
+
+    def _load_core_state(self, state: dict[str, Any]) -> None:
+        rec = state["recommendation"]
+        self.recommendation = Recommendation.from_dict(rec, self._decode) if rec else None
+        self._run = None
+        self._restart = bool(state["pending"])  # restarted at the next suggest(), never lost
+        self._warm = [(self._decode(c), o) for c, o in state["warm"]]
+        self._warm_launched = int(state["warm_launched"])
+        self.warm_start_error = state["warm_start_error"]
+        self.task, self.model = state["task"], state["model"]
+        self._load_inner_state(state["inner"])
+
+    def _inner_state(self) -> dict[str, Any]:
+        if isinstance(self.inner, LLMSearcherBase):
+            return {"kind": "state", "state": self.inner.get_state()}
+        fd, path = tempfile.mkstemp(prefix=".raytune_llm-inner-", suffix=".pkl")
+        os.close(fd)
+        try:
+            self.inner.save(path)
+            with open(path, "rb") as f:
+                return {"kind": "file", "data": base64.b64encode(f.read()).decode("ascii")}
+        except NotImplementedError:
+            self._warn_once("no-save", "%s cannot save its state; after a restore it starts afresh",
+                            type(self.inner).__name__)
+            return {"kind": "none"}
+        finally:
+            os.unlink(path)
+
+    def _load_inner_state(self, state: dict[str, Any]) -> None:
+        if state["kind"] == "state":
+            self.inner.set_state(state["state"])
+        elif state["kind"] == "file":
+            fd, path = tempfile.mkstemp(prefix=".raytune_llm-inner-", suffix=".pkl")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(base64.b64decode(state["data"]))
+                self.inner.restore(path)
+            finally:
+                os.unlink(path)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_restart"] = self._pending() or self._restart
+        state["_run"] = None  # holds the learner's predictor; rebuilt at the next suggest()
+        state["_store"] = None  # an SQLite connection: reopened from its path when needed
+        return state
+
+    def benchmark_extra(self) -> dict[str, Any]:
+        extra = super().benchmark_extra()
+        if self.recommendation is not None:
+            rec = self.recommendation
+            extra["recommendation"] = {"path": rec.path, "judge_score": rec.judge_score, "attempts": rec.attempts,
+                                       "wall_time_s": rec.wall_time_s}
+        return extra
+
+    def close(self) -> None:
+        if hasattr(self.inner, "close"):
+            self.inner.close()
+        super().close()
+
+
+def _number(value: Any) -> float | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None

@@ -1,0 +1,320 @@
+"""MetaLLMiXSearcher: warm trials first, hand-over to an inner searcher that learns from them,
+save/restore mid-warm-start, write-back, faults, and a real Ray Tune run."""
+
+from __future__ import annotations
+
+import pickle
+import time
+
+import pytest
+from conformance.suite import SPACE, drive, objective
+from ray import tune
+from ray.tune.search import ConcurrencyLimiter, Searcher
+from support.metastores import build_store, features
+
+from raytune_llm import LLMPSOSearcher, MetaLLMiXSearcher
+from raytune_llm.errors import LLMConnectionError
+from raytune_llm.llm.testing import ScriptedBackend
+from raytune_llm.meta import MetaLearner, MetaStore
+from raytune_llm.meta.recommend import RecommendationError
+from raytune_llm.searchers.metallmix import WRITE_BACK_SOURCE
+
+TASK = "image-classification"
+TARGET = features(5, 1000)
+LLM_CONFIG = {"x": 0.35, "n": 5, "act": "b", "lr": 0.003}
+ANSWER = {"model": "quad", "configuration": LLM_CONFIG, "expected_metric": 0.02,
+          "explanation": "beta and gamma, the nearest data sets, did best with x near 0.3 and act=b."}
+
+
+def verdict(score):
+    return {c: {"score": score, "reason": "ok"} for c in ("format", "accuracy", "completeness")}
+
+
+def answering(answer=ANSWER, score=5, **kw):
+    """A scripted LLM that answers the recommender and the judge, whatever the order of calls."""
+    def respond(messages, schema):
+        return answer if "configuration" in schema["properties"] else verdict(score)
+
+    return ScriptedBackend([respond], **kw)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    s = build_store(tmp_path_factory.mktemp("meta") / "meta.sqlite")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def learner(store):
+    return MetaLearner(seed=0).fit(store, task=TASK)
+
+
+def make(store, learner, *, llm=None, **kw):
+    kw.setdefault("inner", LLMPSOSearcher(llm=None, seed=0, telemetry=False))
+    kw.setdefault("telemetry", False)
+    return MetaLLMiXSearcher(meta=store, features=TARGET, task=TASK, learner=learner, llm=llm, seed=0, **kw)
+
+
+def prepared(searcher, mode="min"):
+    searcher.set_search_properties("score", mode, dict(SPACE))
+    return searcher
+
+
+def flat(config):
+    return {k: config[k] for k in ("x", "n", "act", "lr")}
+
+
+def test_warm_trials_come_first_then_the_inner_searcher_learns_from_them(store, learner):
+    s = prepared(make(store, learner, llm=answering()))
+    configs = drive(s, 8)
+    assert [h["origin"] for h in s.history] == ["llm"] + ["meta-learner"] * 2 + ["inner"] * 5
+    assert flat(configs[0]) == LLM_CONFIG and all(c["fixed"] == 7 for c in configs)
+    rec = s.recommendation
+    assert rec.path == "llm" and rec.judge_score == 5 and rec.wall_time_s > 0
+    assert [flat(c) for c in configs[1:3]] == [c for c, _ in rec.candidates[:2]]  # the meta-learner's next best
+    inner = s.inner
+    told = [h for h in inner.history if h["origin"] == "warm-start"]
+    assert [h["value"] for h in told] == [pytest.approx(objective(c)) for c in configs[:3]]
+    assert len(inner.history) == 8 and s.counters["inner_told"] == 3
+    assert s.llm_usage.succeeded == 2
+
+
+def test_warm_configurations_are_distinct_from_user_points(store, learner):
+    points = [LLM_CONFIG]
+    s = prepared(make(store, learner, llm=answering(), points_to_evaluate=points))
+    configs = drive(s, 5)
+    assert s.history[0]["origin"] == "user" and flat(configs[0]) == LLM_CONFIG
+    keys = [s.space.key(flat(c)) for c in configs]
+    assert len(set(keys)) == 5  # the LLM's configuration, already run as a user point, is not repeated
+    assert [h["origin"] for h in s.history[1:4]] == ["meta-learner"] * 3
+
+
+def test_hand_over_to_optuna_which_sees_the_warm_results(store, learner):
+    optuna = pytest.importorskip("optuna")
+    from ray.tune.search.optuna import OptunaSearch
+
+    inner = OptunaSearch(sampler=optuna.samplers.TPESampler(seed=0))
+    s = prepared(make(store, learner, inner=inner))
+    configs = drive(s, 6)
+    trials = inner._ot_study.get_trials()
+    assert len(trials) == 6 and s.recommendation.path == "meta-learner"
+    warm = [t for t in trials[:3]]
+    assert [t.params for t in warm] == [flat(c) for c in configs[:3]]
+    assert [t.value for t in warm] == [pytest.approx(objective(c)) for c in configs[:3]]
+    assert all(t.state.name == "COMPLETE" for t in trials)
+    assert [h["origin"] for h in s.history[3:]] == ["inner"] * 3
+
+
+class RandomSearcher(Searcher):
+    """A user's minimal Tune searcher without add_evaluated_point or save."""
+
+    def __init__(self):
+        super().__init__()
+        import random
+
+        self.rng = random.Random(0)
+        self.completed = []
+
+    def suggest(self, trial_id):
+        return {"x": self.rng.random(), "n": self.rng.randint(1, 8), "act": self.rng.choice("abc"),
+                "lr": 10 ** self.rng.uniform(-4, -1), "fixed": 7}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        self.completed.append(trial_id)
+
+
+def test_an_inner_searcher_that_cannot_be_told_still_takes_over(store, learner, caplog):
+    inner = RandomSearcher()
+    s = prepared(make(store, learner, inner=inner))
+    drive(s, 6)
+    assert s.counters["inner_untold"] == 3 and inner.completed == ["t3", "t4", "t5"]
+    assert "does not implement add_evaluated_point" in caplog.text
+    s.save(str(__import__("tempfile").mkdtemp() + "/s.json"))  # cannot save its state: warned, not fatal
+
+
+def test_llm_failure_falls_back_to_the_meta_learner(store, learner):
+    s = prepared(make(store, learner, llm=ScriptedBackend([LLMConnectionError("refused")]),
+                      worker_options={"max_retries": 0}))
+    drive(s, 4)
+    assert s.recommendation.path == "meta-learner" and "refused" in s.recommendation.notes[-1]
+    assert [h["origin"] for h in s.history] == ["meta-learner"] * 3 + ["inner"]
+
+
+def test_a_slow_llm_cannot_hold_tune_past_the_deadline(store, learner):
+    s = prepared(make(store, learner, llm=answering(delay_s=5.0),
+                      recommend_timeout_s=0.5))
+    start = time.perf_counter()
+    config = s.suggest("t0")
+    assert time.perf_counter() - start < 3.0 and config is not None
+    assert s.recommendation.path == "meta-learner" and "deadline" in s.recommendation.notes[-1]
+
+
+def test_without_waiting_the_meta_learner_starts_and_the_llm_joins_later(store, learner):
+    s = prepared(make(store, learner, llm=answering(delay_s=0.4), wait_for_llm=False,
+                      n_warm=4))
+    start = time.perf_counter()
+    first = s.suggest("t0")
+    assert time.perf_counter() - start < 0.3 and s.recommendation is None
+    assert s.history == [] and s._live["t0"]["origin"] == "meta-learner"
+    time.sleep(1.2)  # the recommender's answer arrives; it is taken (and the judge asked) at the next event
+    s.on_trial_complete("t0", {"score": objective(first)})
+    assert s.recommendation is None
+    time.sleep(1.2)  # the judge's answer arrives
+    configs = [first] + drive(s, 4, start=1)
+    origins = [h["origin"] for h in s.history]
+    assert s.recommendation.path == "llm"
+    assert origins == ["meta-learner", "llm", "meta-learner", "meta-learner", "inner"]
+    assert flat(configs[1]) == LLM_CONFIG  # taken at the first warm slot after it arrived
+    assert len({s.space.key(flat(c)) for c in configs[:4]}) == 4
+
+
+def test_save_and_restore_in_the_middle_of_the_warm_start(store, learner, tmp_path):
+    def fresh():
+        return make(store, learner, llm=answering())
+
+    whole = prepared(fresh())
+    expected = drive(whole, 10)
+    s = prepared(fresh())
+    head = drive(s, 1)
+    pending = s.suggest("t1")  # a warm trial in flight
+    s.save(str(tmp_path / "ckpt.json"))
+    restored = fresh()
+    restored.restore(str(tmp_path / "ckpt.json"))  # before the space, as Tune's restore_from_dir does
+    prepared(restored)
+    assert restored.recommendation.path == "llm" and restored.llm_usage.succeeded == 2
+    restored.on_trial_complete("t1", {"score": objective(pending)})
+    assert restored.history[-1]["origin"] == "meta-learner" and restored.history[-1]["trial_id"] == "t1"
+    tail = drive(restored, 8, start=2)
+    assert head + [pending] + tail == expected  # the rest of the warm start, then the same inner trials
+    assert len(restored.inner.history) == 10
+
+
+def test_save_and_restore_keeps_an_optuna_inner_state(store, learner, tmp_path):
+    optuna = pytest.importorskip("optuna")
+    from ray.tune.search.optuna import OptunaSearch
+
+    s = prepared(make(store, learner, inner=OptunaSearch(sampler=optuna.samplers.TPESampler(seed=0))))
+    drive(s, 5)
+    pending = s.suggest("p")
+    s.save(str(tmp_path / "ckpt.json"))
+    restored = make(store, learner, inner=OptunaSearch(sampler=optuna.samplers.TPESampler(seed=0)))
+    restored.restore(str(tmp_path / "ckpt.json"))
+    prepared(restored)
+    assert len(restored.inner._ot_study.get_trials()) == 6  # 5 done + the pending one
+    restored.on_trial_complete("p", {"score": objective(pending)})
+    assert restored.inner._ot_study.get_trials()[-1].state.name == "COMPLETE"
+    drive(restored, 2, start=10)
+
+
+def test_a_recommendation_in_flight_at_save_is_restarted_not_lost(store, learner, tmp_path):
+    s = prepared(make(store, learner, llm=answering(delay_s=1.0), wait_for_llm=False))
+    first = s.suggest("t0")  # a meta-learner candidate; the LLM is still thinking
+    s.save(str(tmp_path / "ckpt.json"))
+    restored = make(store, learner, llm=answering())
+    prepared(restored)
+    restored.restore(str(tmp_path / "ckpt.json"))
+    assert restored.recommendation is None and restored._restart
+    restored.on_trial_complete("t0", {"score": objective(first)})
+    restored.wait_for_llm = True
+    second = restored.suggest("t1")
+    assert restored.recommendation.path == "llm" and flat(second) == LLM_CONFIG
+
+
+def test_pickled_searchers_reopen_their_store(store, learner):
+    s = prepared(make(store, learner))
+    drive(s, 2)
+    clone = pickle.loads(pickle.dumps(s))
+    assert clone._store is None and clone.recommendation.path == "meta-learner"
+    drive(clone, 3, start=2)
+    assert [h["origin"] for h in clone.history] == ["meta-learner"] * 3 + ["inner"] * 2
+    assert clone._meta_store().path == store.path  # reopened, for write-back
+
+
+def test_max_concurrency_and_properties_are_forwarded(store, learner):
+    inner = LLMPSOSearcher(llm=None, seed=0, telemetry=False)
+    s = make(store, learner, inner=inner)
+    limited = ConcurrencyLimiter(s, max_concurrent=4)
+    limited.set_search_properties("score", "max", dict(SPACE))
+    assert inner._max_concurrency == 4 and inner.metric == "score" and inner.mode == "max"
+    assert inner.space is not None and s.space.fingerprint() == inner.space.fingerprint()
+    live = [limited.suggest(f"c{i}") for i in range(6)]
+    assert sum(c is not None for c in live) == 4
+
+
+def test_finished_when_the_budget_is_spent(store, learner):
+    s = prepared(make(store, learner, max_evaluations=4))
+    drive(s, 4)
+    assert s.suggest("t9") == Searcher.FINISHED
+
+
+def test_write_back_adds_completed_trials_to_the_meta_dataset(tmp_path, learner):
+    own = build_store(tmp_path / "own.sqlite")
+    s = MetaLLMiXSearcher(meta=own, dataset="target", features=TARGET, task=TASK, learner=learner, llm=None, seed=0,
+                          telemetry=False, write_back=True)
+    prepared(s)
+    drive(s, 4, fail=(2,))
+    s.on_trial_complete("missing")  # unknown trial: ignored
+    rows = MetaStore(tmp_path / "own.sqlite").experiments(dataset="target")
+    assert len(rows) == 3 and set(rows["source"]) == {WRITE_BACK_SOURCE} and set(rows["model"]) == {"quad"}
+    assert rows["config"].iloc[0]["fixed"] == 7 and rows["metric"].iloc[0] == "score"
+    assert sorted(rows["value"]) == sorted(h["value"] for h in s.history if h["value"] is not None)
+    assert s.counters["written_back"] == 3 and s.counters["write_back_failed"] == 0
+
+
+def test_write_back_needs_a_writable_store_and_a_name(store, learner):
+    with pytest.raises(ValueError, match="read-only"):
+        MetaLLMiXSearcher(meta=MetaStore(store.path, read_only=True), dataset="alpha", write_back=True)
+    with pytest.raises(ValueError, match="write_back=True needs dataset="):
+        MetaLLMiXSearcher(meta=store, features=TARGET, task=TASK, write_back=True)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"inner": "optuna"}, ["inner must be a ray.tune.search.Searcher", "'optuna'"]),
+    ({"n_warm": -1}, ["n_warm must be an int >= 0, got -1"]),
+    ({"judge_threshold": 0}, ["judge_threshold must be in [1, 5]"]),
+    ({"features": None}, ["needs dataset="]),
+])
+def test_bad_arguments_are_clear(store, learner, kwargs, words):
+    base = {"meta": store, "features": TARGET, "task": TASK, "llm": None}
+    with pytest.raises(ValueError) as info:
+        MetaLLMiXSearcher(**{**base, **kwargs})
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_an_unknown_data_set_is_a_clear_error_when_the_space_arrives(store, learner):
+    s = MetaLLMiXSearcher(meta=store, dataset="nosuch", llm=None, learner=learner)
+    with pytest.raises(RecommendationError, match="unknown data set 'nosuch'.*alpha"):
+        prepared(s)
+
+
+def test_no_warm_start_is_just_the_inner_searcher(store, learner):
+    s = prepared(make(store, learner, n_warm=0))
+    drive(s, 3)
+    assert [h["origin"] for h in s.history] == ["inner"] * 3
+
+
+def _quad_trainable(config):
+    from conformance.suite import objective as f
+
+    tune.report({"score": f(config)})
+
+
+@pytest.mark.ray
+def test_a_real_tune_run(store, learner, tmp_path):
+    from support.ray_local import local_ray
+
+    s = make(store, learner, llm=answering(), telemetry=True)
+    with local_ray():
+        analysis = tune.run(_quad_trainable, config=dict(SPACE), metric="score", mode="min", num_samples=8,
+                            search_alg=s, max_concurrent_trials=2, storage_path=str(tmp_path), name="metallmix",
+                            verbose=0)
+    assert len(analysis.trials) == 8 and all(t.status == "TERMINATED" for t in analysis.trials)
+    origins = [h["origin"] for h in s.history]
+    assert sorted(origins) == sorted(["llm", "meta-learner", "meta-learner"] + ["inner"] * 5)
+    assert flat(analysis.trials[0].config) == LLM_CONFIG and s.recommendation.path == "llm"
+    assert s.best["value"] == pytest.approx(analysis.best_result["score"])
+    assert analysis.best_result["score"] <= objective(s.recommendation.candidates[0][0]) + 1e-12
+    events = tmp_path / "metallmix" / "raytune_llm" / "events.jsonl"
+    assert '"recommendation"' in events.read_text()
