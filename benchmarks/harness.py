@@ -10,8 +10,9 @@ Event loop (see :func:`run_searcher`):
 
 * While fewer than ``budget`` trials have started and a slot is free, the
   harness calls ``searcher.suggest("t0000")``, ``"t0001"``, ...; a config
-  starts a trial of duration 1.0 (``durations="unit"``) or a lognormal draw
-  (``durations="lognormal"``, sigma 1.0).
+  starts a trial of duration 1.0 (``durations="unit"``), a lognormal draw
+  (``durations="lognormal"``, mu 0, sigma 1.0: mean 1.65) or a Pareto draw
+  (``durations="pareto"``, scale 1, shape 1.5: mean 3, infinite variance).
 * ``None`` means "cannot suggest now": the clock advances to the next
   completion. If nothing is running, the harness retries a bounded number of
   times with a short real sleep (the searcher may be waiting for a background
@@ -70,7 +71,9 @@ logger = logging.getLogger(__name__)
 #: Metric name reported to the searchers (always minimised).
 METRIC = "value"
 #: Supported trial-duration models.
-DURATIONS = ("unit", "lognormal")
+DURATIONS = ("unit", "lognormal", "pareto")
+#: Shape of the ``"pareto"`` durations (scale 1): mean 3, infinite variance.
+PARETO_SHAPE = 1.5
 #: Packages whose versions are recorded in result files.
 RECORDED_PACKAGES = ("ray", "numpy", "scipy", "optuna", "nevergrad", "hyperopt", "raytune-llm")
 
@@ -112,6 +115,9 @@ class RunResult:
         sim_time: Simulated makespan (time of the last completion).
         wall_time_s: Real wall time of the whole run.
         extra: Free-form data, e.g. LLM usage (see :func:`run_searcher`).
+        busy_time: Sum of the simulated durations of the completed trials (slot-time
+            spent running trials); None in result files written before it existed.
+        finish_times: Simulated completion time of each value in ``values``.
     """
 
     searcher: str
@@ -138,11 +144,23 @@ class RunResult:
     sim_time: float
     wall_time_s: float
     extra: dict[str, Any] = field(default_factory=dict)
+    busy_time: float | None = None
+    finish_times: list[float] = field(default_factory=list)
 
     @property
     def n_completed(self) -> int:
         """Number of completed trials."""
         return len(self.values)
+
+    @property
+    def busy_fraction(self) -> float | None:
+        """Fraction of the slot-time ``concurrency * sim_time`` spent running trials.
+
+        None when ``busy_time`` was not recorded or nothing completed.
+        """
+        if self.busy_time is None or self.sim_time <= 0:
+            return None
+        return self.busy_time / (self.concurrency * self.sim_time)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict of all fields."""
@@ -169,18 +187,21 @@ def best_so_far(values: Sequence[float]) -> list[float]:
     return running_best(values, "min")
 
 
-def compute_evals_to_target(values: Sequence[float], target: float) -> int | None:
-    """1-based index of the first value ``<= target``.
+def compute_evals_to_target(values: Sequence[float | None], target: float, mode: str = "min") -> int | None:
+    """1-based index of the first value ``<= target`` (``>= target`` with ``mode="max"``).
 
     Args:
-        values: Objective values in completion order.
+        values: Objective values in completion order (None for a failed trial).
         target: Target value.
+        mode: ``"min"`` or ``"max"``.
 
     Returns:
         The 1-based index, or None if no value reaches the target.
     """
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     for i, v in enumerate(values, start=1):
-        if v <= target:
+        if v is not None and (v <= target if mode == "min" else v >= target):
             return i
     return None
 
@@ -190,6 +211,15 @@ def compute_evals_to_target(values: Sequence[float], target: float) -> int | Non
 # --------------------------------------------------------------------------- #
 def _is_finished(cfg: Any) -> bool:
     return isinstance(cfg, str) and cfg == Searcher.FINISHED
+
+
+def _draw_duration(durations: str, rng: np.random.Generator) -> float:
+    """One simulated trial duration of the model ``durations`` (see :data:`DURATIONS`)."""
+    if durations == "unit":
+        return 1.0
+    if durations == "lognormal":
+        return float(rng.lognormal(0.0, 1.0))
+    return 1.0 + float(rng.pareto(PARETO_SHAPE))
 
 
 def run_searcher(
@@ -218,8 +248,9 @@ def run_searcher(
         concurrency: Number of simulated parallel slots (>= 1).
         seed: Seed of the trial-duration model (``np.random.default_rng(seed)``);
             recorded in the result. The searcher must be seeded by its factory.
-        durations: ``"unit"`` (every trial takes 1.0) or ``"lognormal"``
-            (lognormal with mu 0, sigma 1.0: heavy-tailed).
+        durations: ``"unit"`` (every trial takes 1.0), ``"lognormal"``
+            (lognormal with mu 0, sigma 1.0: heavy-tailed) or ``"pareto"`` (Pareto,
+            scale 1, shape :data:`PARETO_SHAPE`: heavier-tailed).
         name: Name recorded in the result; defaults to the class name.
         target: Target value; defaults to ``fn.target_value(dim)``.
         max_stall_retries: Extra ``suggest`` attempts when the searcher returns
@@ -249,9 +280,11 @@ def run_searcher(
     rng = np.random.default_rng(seed)
     wall_start = time.perf_counter()
     clock = 0.0
-    # (finish_time, start_index, trial_id, config, value)
-    running: list[tuple[float, int, str, dict[str, Any], float]] = []
+    # (finish_time, start_index, trial_id, config, value, duration)
+    running: list[tuple[float, int, str, dict[str, Any], float, float]] = []
     values: list[float] = []
+    finish_times: list[float] = []
+    busy_time = 0.0
     configs: list[dict[str, Any]] = []
     suggest_times: list[float] = []
     complete_times: list[float] = []
@@ -288,8 +321,8 @@ def run_searcher(
                 finished = True
                 break
             value = float(fn(cfg))
-            duration = 1.0 if durations == "unit" else float(rng.lognormal(0.0, 1.0))
-            heapq.heappush(running, (clock + duration, started, trial_id, cfg, value))
+            duration = _draw_duration(durations, rng)
+            heapq.heappush(running, (clock + duration, started, trial_id, cfg, value, duration))
             started += 1
 
         if not running:
@@ -297,12 +330,14 @@ def run_searcher(
         # Complete every trial that finishes at the next completion time.
         clock = running[0][0]
         while running and running[0][0] == clock:
-            _, _, trial_id, cfg, value = heapq.heappop(running)
+            _, _, trial_id, cfg, value, duration = heapq.heappop(running)
             result = {METRIC: value, "training_iteration": 1, "config": cfg}
             t0 = time.perf_counter()
             searcher.on_trial_complete(trial_id, result)
             complete_times.append(time.perf_counter() - t0)
             values.append(value)
+            finish_times.append(clock)
+            busy_time += duration
             configs.append(cfg)
 
     extra: dict[str, Any] = {}
@@ -340,6 +375,8 @@ def run_searcher(
         sim_time=clock,
         wall_time_s=time.perf_counter() - wall_start,
         extra=extra,
+        busy_time=busy_time,
+        finish_times=finish_times,
     )
 
 
@@ -682,7 +719,23 @@ def environment_info() -> dict[str, Any]:
         },
         "python": sys.version.split()[0],
         "packages": packages,
+        # the machine may be shared: wall-time measurements are only as good as the load beside them
+        "load_average_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
+
+
+#: What the Markdown of :func:`write_results` says about function runs by default.
+FUNCTION_NOTES = (
+    "Searchers are driven in-process with a simulated clock (no Ray Tune). "
+    "\"evals to target\" is the 1-based completion index of the first trial at or "
+    "below the target; runs that never reach it count as budget+1 (shown as `>budget`). "
+    "Overhead is the wall time spent in `suggest` + `on_trial_complete` per trial."
+)
+
+
+def _load_text(env: dict[str, Any]) -> str:
+    load = env.get("load_average_1_5_15")
+    return "" if not load else f", load average {load[0]:.1f} (1 min) when written"
 
 
 def write_results(
@@ -691,14 +744,25 @@ def write_results(
     path_stem: str | Path,
     *,
     command: str,
+    table: str | None = None,
+    title: str = "Searcher benchmark",
+    notes: str = FUNCTION_NOTES,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[Path, Path]:
     """Writes ``<stem>.md`` (table plus metadata) and ``<stem>.json`` (everything).
 
+    Every benchmark of ``python -m benchmarks`` writes its results through this function, so
+    that each file records the date, machine, Python and package versions and the command.
+
     Args:
-        rows: Rows from :func:`summarize`.
+        rows: Rows from :func:`summarize` (or another summary: any JSON-able dicts).
         results: The individual runs (stored in the JSON file).
         path_stem: Output path without suffix; parent directories are created.
         command: The command line that produced the results.
+        table: The Markdown table; default ``to_markdown(rows)``.
+        title: Heading of the Markdown file (followed by the stem's name).
+        notes: Paragraph explaining the table.
+        extra: More top-level JSON entries (must not reuse the standard keys).
 
     Returns:
         The Markdown and JSON paths.
@@ -706,22 +770,19 @@ def write_results(
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     env = environment_info()
-    table = to_markdown(rows)
+    table = to_markdown(rows) if table is None else table
     md_path = stem.with_name(stem.name + ".md")
     json_path = stem.with_name(stem.name + ".json")
     pkgs = ", ".join(f"{k} {v}" for k, v in sorted(env["packages"].items()))
     machine = env["machine"]
     md = (
-        f"# Searcher benchmark: {stem.name}\n\n"
+        f"# {title}: {stem.name}\n\n"
         f"- Date (UTC): {env['date']}\n"
         f"- Machine: {machine['platform']}, processor {machine['processor']!s}, "
-        f"{machine['cpu_count']} CPUs\n"
+        f"{machine['cpu_count']} CPUs{_load_text(env)}\n"
         f"- Python {env['python']}; {pkgs}\n"
         f"- Command: `{command}`\n\n"
-        "Searchers are driven in-process with a simulated clock (no Ray Tune). "
-        "\"evals to target\" is the 1-based completion index of the first trial at or "
-        "below the target; runs that never reach it count as budget+1 (shown as `>budget`). "
-        "Overhead is the wall time spent in `suggest` + `on_trial_complete` per trial.\n\n"
+        f"{notes}\n\n"
         f"{table}"
     )
     md_path.write_text(md, encoding="utf-8")
@@ -732,6 +793,10 @@ def write_results(
         "rows": list(rows),
         "runs": [r.to_dict() for r in results],
     }
+    clash = set(extra or {}) & set(payload)
+    if clash:
+        raise ValueError(f"extra must not reuse the standard keys, got {sorted(clash)}")
+    payload.update(extra or {})
     json_path.write_text(json.dumps(_jsonable(payload), indent=1, sort_keys=True) + "\n", encoding="utf-8")
     logger.info("wrote %s and %s", md_path, json_path)
     return md_path, json_path

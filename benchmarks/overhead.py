@@ -1,10 +1,10 @@
-"""Searcher overhead per trial, and suggest() latency while the LLM is slow.
+"""Searcher overhead per trial at several history sizes, and suggest() latency while the LLM is slow.
 
-    python -m benchmarks.overhead --trials 1000 --out benchmarks/results/overhead-YYYY-MM-DD
+    python -m benchmarks.overhead --trials 100,1000,5000 --out benchmarks/results/overhead-YYYY-MM-DD
 
 Drives the searchers in-process (benchmarks.harness.run_searcher, concurrency 8, Rastrigin 5-D)
-and reports the mean time spent in ``suggest`` + ``on_trial_complete`` per trial, and the p99 of
-``suggest()``. Rows:
+and reports, for each number of trials, the mean time spent in ``suggest`` + ``on_trial_complete``
+per trial, and the p99 of ``suggest()``. Rows:
 
 * ``pso``: LLMPSOSearcher(llm=None);
 * ``llm-pso (LLM takes 10 s)``: LLMPSOSearcher with a scripted LLM that answers after 10 s
@@ -12,69 +12,127 @@ and reports the mean time spent in ``suggest`` + ``on_trial_complete`` per trial
 * ``llm-pso (instant LLM, every answer applied)``: a scripted LLM answering at once and
   ``wait_for_llm=True``, so every answer is applied: the cost of prompt building, the worker
   round trip, screening and surrogate ranking is included;
-* ``optuna``: Ray's OptunaSearch (TPE) beside it.
+* ``sobol``: LLMSearcher(llm=None);
+* ``llm (instant LLM, every answer applied)``: LLMSearcher as ``benchmarks.searchers`` runs it
+  (a request per 4 trials, waited for) with the instant scripted LLM: the history prompt's cost;
+* ``optuna``: Ray's OptunaSearch (TPE) beside it. ``--optuna-max-trials N`` caps its runs at N
+  trials (the table then says so), since TPE's cost per trial grows with the history.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-from pathlib import Path
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+from ray.tune.search import Searcher
 
 from benchmarks.functions import FUNCTIONS
-from benchmarks.harness import environment_info, make_searcher, run_searcher
-from raytune_llm import LLMPSOSearcher
+from benchmarks.harness import make_searcher, run_searcher, warm_up, write_results
+from benchmarks.searchers import llm_history
+from raytune_llm import LLMPSOSearcher, LLMSearcher
 from raytune_llm.llm.testing import ScriptedBackend
 
+DIM = 5
+CONCURRENCY = 8
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="searcher overhead")
-    parser.add_argument("--trials", type=int, default=1000)
-    parser.add_argument("--out", default=f"benchmarks/results/overhead-{dt.date.today().isoformat()}")
-    args = parser.parse_args(argv)
-    fn = FUNCTIONS["rastrigin"]
-    slow_answer = {"configs": [{f"x{i}": 0.1 for i in range(5)}] * 4}
-    rng = np.random.default_rng(0)
 
-    def fresh_answer(messages, schema):  # new configurations every time, so none is a duplicate
+#: Row key -> label in the table (see the module docstring).
+ROWS = {
+    "pso": "pso",
+    "llm-pso-slow": "llm-pso (LLM takes 10 s)",
+    "llm-pso-instant": "llm-pso (instant LLM, every answer applied)",
+    "sobol": "sobol",
+    "llm-instant": "llm (instant LLM, every answer applied)",
+    "optuna": "optuna",
+}
+
+
+def makers(rng: np.random.Generator) -> dict[str, Callable[[], Searcher]]:
+    """The measured searchers by row key (see :data:`ROWS`)."""
+    slow_answer = {"configs": [{f"x{i}": 0.1 for i in range(DIM)}] * 4}
+
+    def fresh_answer(messages: Any, schema: dict[str, Any]) -> dict[str, Any]:
+        # new configurations every time, so none is a duplicate
         n = schema["properties"]["configs"]["minItems"]
-        return {"configs": [{f"x{i}": float(v) for i, v in enumerate(rng.uniform(-5, 5, 5))} for _ in range(n)]}
+        return {"configs": [{f"x{i}": float(v) for i, v in enumerate(rng.uniform(-5, 5, DIM))} for _ in range(n)]}
 
-    makers = {
+    return {
         "pso": lambda: LLMPSOSearcher(seed=0, llm=None, telemetry=False),
-        "llm-pso (LLM takes 10 s)": lambda: LLMPSOSearcher(
+        "llm-pso-slow": lambda: LLMPSOSearcher(
             seed=0, llm=ScriptedBackend([slow_answer], delay_s=10.0), telemetry=False,
             worker_options={"timeout_s": 60}),
-        "llm-pso (instant LLM, every answer applied)": lambda: LLMPSOSearcher(
+        "llm-pso-instant": lambda: LLMPSOSearcher(
             seed=0, llm=ScriptedBackend([fresh_answer]), wait_for_llm=True, telemetry=False),
+        "sobol": lambda: LLMSearcher(seed=0, llm=None, telemetry=False),
+        "llm-instant": lambda: llm_history(0, llm=ScriptedBackend([fresh_answer])),
         "optuna": lambda: make_searcher("optuna", 0),
     }
+
+
+def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """The overhead table, newline-terminated."""
+    lines = ["| searcher | trials asked | trials run | overhead per trial (ms) | suggest() p99 (ms) "
+             "| run wall time (s) | LLM positions used |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        run = f"{r['trials']}" + (f" (capped at {r['trials']}: --optuna-max-trials)" if r["capped"] else "")
+        lines.append(f"| {r['searcher']} | {r['requested_trials']} | {run} | {r['overhead_ms_per_trial']:.3f} "
+                     f"| {r['suggest_p99_ms']:.3f} | {r['wall_s']:.2f} | {r['llm_positions_used']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description="searcher overhead")
+    parser.add_argument("--trials", default="100,1000,5000", help="comma-separated trial counts")
+    parser.add_argument("--searchers", default=",".join(ROWS), help=f"comma-separated row keys, of {list(ROWS)}")
+    parser.add_argument("--optuna-max-trials", type=int, default=None,
+                        help="run OptunaSearch for at most this many trials (its cost grows with the history)")
+    parser.add_argument("--out", default=f"benchmarks/results/overhead-{dt.date.today().isoformat()}")
+    args = parser.parse_args(argv)
+    try:
+        sizes = [int(t) for t in args.trials.split(",") if t.strip()]
+    except ValueError:
+        parser.error(f"--trials must be comma-separated integers, got {args.trials!r}")
+    if not sizes or min(sizes) < 1:
+        parser.error(f"--trials needs positive integers, got {args.trials!r}")
+    table_makers = makers(np.random.default_rng(0))
+    names = [n.strip() for n in args.searchers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in table_makers]
+    if unknown or not names:
+        parser.error(f"unknown searcher(s) {unknown}; choose from {list(ROWS)}")
+    if "optuna" in names:
+        warm_up("optuna")  # its lazy imports are not overhead
+    fn = FUNCTIONS["rastrigin"]
     rows = []
-    for name, make in makers.items():
-        searcher = make()
-        r = run_searcher(searcher, fn, 5, budget=args.trials, concurrency=8, seed=0, name=name)
-        rows.append({"searcher": name, "trials": len(r.values),
-                     "overhead_ms_per_trial": r.overhead_s_per_trial * 1e3,
-                     "suggest_p99_ms": r.suggest_s_p99 * 1e3, "wall_s": r.wall_time_s,
-                     "llm_positions_used": getattr(searcher, "counters", {}).get("llm_used", "")})
-        if hasattr(searcher, "close"):
-            searcher.close()
-    env = environment_info()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"environment": env, "rows": rows}, indent=2))
-    lines = [f"# Searcher overhead ({env['date']})", "",
-             f"Machine: {env['machine']['platform']}, {env['machine']['cpu_count']} CPUs. "
-             f"Rastrigin 5-D, concurrency 8, {args.trials} trials, in-process (no Ray cluster).", "",
-             "| searcher | trials | overhead per trial (ms) | suggest() p99 (ms) | LLM positions used |",
-             "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['searcher']} | {r['trials']} | {r['overhead_ms_per_trial']:.3f} | {r['suggest_p99_ms']:.3f} | {r['llm_positions_used']} |"
-              for r in rows]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    for size in sizes:
+        for name in names:
+            budget = size
+            if name == "optuna" and args.optuna_max_trials is not None:
+                budget = min(size, args.optuna_max_trials)
+            searcher = table_makers[name]()
+            r = run_searcher(searcher, fn, DIM, budget=budget, concurrency=CONCURRENCY, seed=0, name=name)
+            rows.append({"searcher": ROWS[name], "key": name, "requested_trials": size, "trials": len(r.values),
+                         "capped": budget < size, "overhead_ms_per_trial": r.overhead_s_per_trial * 1e3,
+                         "suggest_p99_ms": r.suggest_s_p99 * 1e3, "wall_s": r.wall_time_s,
+                         "llm_positions_used": getattr(searcher, "counters", {}).get("llm_used", "")})
+            print(rows[-1], flush=True)
+            if hasattr(searcher, "close"):
+                searcher.close()
+    notes = (f"Rastrigin {DIM}-D, concurrency {CONCURRENCY}, in-process (no Ray cluster): the mean wall time of "
+             "`suggest` + `on_trial_complete` per trial over the whole run, and the p99 of one `suggest()` call. "
+             "Wall times on a shared machine: compare rows of one file, not across machines.")
+    table = to_markdown(rows)
+    md_path, json_path = write_results(rows, [], args.out, command="python -m benchmarks.overhead " + shlex.join(argv),
+                                       table=table, title="Searcher overhead", notes=notes)
+    print(table, end="")
+    print(f"wrote {md_path} and {json_path}")
     return 0
 
 

@@ -4,29 +4,64 @@
   evaluations the way the paper does (the LLM answer is used before the next suggestion).
 * ``llm-pso-async``: the same without waiting (the production default: no time lost on the LLM).
 * ``pso``: LLMPSOSearcher(llm=None), plain asynchronous PSO, the baseline of every LLM gain.
-* ``llm``: LLMSearcher with the embedded model, batches of 4, waited for.
+* ``llm-pso-edits``: ``llm-pso`` with ``ask="edits"`` (the LLM edits one parameter of a best trial).
+* ``pso-random-edits``: the control of ``llm-pso-edits``: the same pipeline (edits, screening,
+  surrogate ranking, replacement) with the LLM replaced by uniformly random edits. An LLM gain
+  is real only where ``llm-pso-edits`` beats this as well as ``pso``.
+* ``llm``: LLMSearcher with the embedded model, ``batch_size=4``, ``queue_target=0``, waited for. Measured
+  (benchmarks/results/llm-cost-*): about one request per trial, most asking for 1 configuration,
+  since each proposal taken from the queue triggers a request for the slot it frees.
 * ``sobol``: LLMSearcher(llm=None), its space-filling fallback alone.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from benchmarks.harness import register_searcher
 from raytune_llm import LLMPSOSearcher, LLMSearcher
+from raytune_llm.llm.testing import ScriptedBackend
 
 
-def _llm_pso(seed: int, *, wait: bool = True) -> LLMPSOSearcher:
-    return LLMPSOSearcher(seed=seed, llm="embedded", wait_for_llm=wait, telemetry=False)
+def llm_pso(seed: int, *, wait: bool = True, llm: Any = "embedded", ask: str = "configs") -> LLMPSOSearcher:
+    """The ``llm-pso`` searcher (``llm-pso-async`` with ``wait=False``); ``llm`` replaceable for tests."""
+    return LLMPSOSearcher(seed=seed, llm=llm, wait_for_llm=wait, ask=ask, telemetry=False)
 
 
-register_searcher("llm-pso", _llm_pso, overwrite=True)
-register_searcher("llm-pso-async", lambda seed: _llm_pso(seed, wait=False), overwrite=True)
+def random_edits_pso(seed: int) -> LLMPSOSearcher:
+    """``pso-random-edits``: ``llm-pso-edits`` with uniformly random edits instead of the LLM's."""
+    rng = np.random.default_rng([seed, 17])
+    searcher: list[LLMPSOSearcher] = []
+
+    def answer(messages: Any, schema: dict[str, Any]) -> dict[str, Any]:
+        space = searcher[0].space
+        items = schema["properties"]["edits"]
+        n, n_base = items["minItems"], items["items"]["properties"]["trial"]["maximum"]
+        edits = []
+        for _ in range(n):
+            param = str(rng.choice(space.names))
+            edits.append({"trial": int(rng.integers(1, n_base + 1)), "param": param,
+                          "value": space.flat_from_unit(rng.random(space.dim))[param]})
+        return {"edits": edits}
+
+    searcher.append(llm_pso(seed, llm=ScriptedBackend([answer]), ask="edits"))
+    return searcher[0]
+
+
+register_searcher("llm-pso", llm_pso, overwrite=True)
+register_searcher("llm-pso-async", lambda seed: llm_pso(seed, wait=False), overwrite=True)
+register_searcher("llm-pso-edits", lambda seed: llm_pso(seed, ask="edits"), overwrite=True)
+register_searcher("pso-random-edits", random_edits_pso, overwrite=True)
 register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)
 
 
-def _llm_history(seed: int) -> LLMSearcher:
-    # one LLM request per batch of 4, waited for, so that runs count evaluations like the paper
-    return LLMSearcher(seed=seed, llm="embedded", wait_for_llm=True, batch_size=4, queue_target=0, telemetry=False)
+def llm_history(seed: int, *, llm: Any = "embedded") -> LLMSearcher:
+    """The ``llm`` searcher: LLM answers waited for, so that runs count evaluations like the paper;
+    ``llm`` replaceable for tests."""
+    return LLMSearcher(seed=seed, llm=llm, wait_for_llm=True, batch_size=4, queue_target=0, telemetry=False)
 
 
-register_searcher("llm", _llm_history, overwrite=True)
+register_searcher("llm", llm_history, overwrite=True)
 register_searcher("sobol", lambda seed: LLMSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)

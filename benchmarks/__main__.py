@@ -1,0 +1,132 @@
+"""One entry point for every benchmark: ``python -m benchmarks PART [--quick] [--out DIR] [OPTIONS]``.
+
+Parts (each delegates to its module, whose own options can follow and override the defaults):
+
+* ``functions``: sample efficiency on test functions, simulated clock (:mod:`benchmarks.harness`):
+  Rastrigin, Ackley, Rosenbrock, Griewank in 2, 5 and 10 dimensions, concurrency 1 and 8, 10
+  seeds, 100 trials; every peer (Optuna TPE, HyperOpt, Nevergrad PSO and CMA, random) and every
+  raytune-llm searcher with the embedded model (``llm-pso``, ``llm``) and without (``pso``,
+  ``sobol``); trace plots.
+* ``tasks``: the LSTM and CNN trainables through Ray Tune, same searchers, 3 seeds, best
+  value at 10, 20 and 40 trials and trials-to-target (:mod:`benchmarks.tasks`).
+* ``overhead``: searcher overhead per trial at 100, 1,000 and 5,000 trials
+  (:mod:`benchmarks.overhead`).
+* ``utilisation``: 32 simulated slots, heavy-tailed durations, asynchronous against
+  generation-synchronous PSO (:mod:`benchmarks.utilisation`).
+* ``llm-cost``: prompt tokens as the history grows to 1,000 trials, tokens per trial of the
+  committed LLM runs (:mod:`benchmarks.llm_cost`).
+* ``all``: every part above, in that order (extra options are not allowed).
+
+Results go to ``DIR/<part>-<date>.{md,json,png}`` (default DIR ``benchmarks/results``), each with
+the date, machine, versions and the exact command. ``--quick`` runs a tiny budget of each part
+(what the test suite runs; the file names get a ``-quick`` suffix so that they never replace
+real results); ``functions --quick`` leaves out the two searchers that call the embedded
+model. ``raytune-llm bench ...`` forwards here.
+
+Example::
+
+    python -m benchmarks utilisation --quick --out /tmp/bench
+    python -m benchmarks functions --seeds 3 --searchers pso,optuna   # options of the harness
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+PEER_NAMES = "optuna,hyperopt,nevergrad-pso,nevergrad-cma,random"
+OWN_NAMES = "llm-pso,pso,llm,sobol"
+PARTS = ("functions", "tasks", "overhead", "utilisation", "llm-cost")
+
+
+def _functions(stem: str, quick: bool) -> tuple[str, list[str]]:
+    if quick:
+        args = ["--functions", "rastrigin", "--dims", "2", "--concurrency", "1,2", "--seeds", "2",
+                "--budget", "8", "--searchers", f"{PEER_NAMES},pso,sobol"]
+    else:
+        args = ["--functions", "rastrigin,ackley,rosenbrock,griewank", "--dims", "2,5,10", "--concurrency", "1,8",
+                "--seeds", "10", "--budget", "100", "--searchers", f"{PEER_NAMES},{OWN_NAMES}"]
+    return "benchmarks.harness", ["--import", "benchmarks.searchers", *args, "--plot", "--out", stem]
+
+
+def _tasks(stem: str, quick: bool) -> tuple[str, list[str]]:
+    if quick:
+        return "benchmarks.tasks", ["--quick", "--out", stem]
+    return "benchmarks.tasks", ["--tasks", "lstm,cnn", "--seeds", "3", "--trials", "40", "--budgets", "10,20,40",
+                                "--searchers", f"{PEER_NAMES},{OWN_NAMES}", "--out", stem]
+
+
+def _overhead(stem: str, quick: bool) -> tuple[str, list[str]]:
+    return "benchmarks.overhead", ["--trials", "20,40" if quick else "100,1000,5000", "--out", stem]
+
+
+def _utilisation(stem: str, quick: bool) -> tuple[str, list[str]]:
+    if quick:
+        return "benchmarks.utilisation", ["--slots", "4", "--budget", "16", "--seeds", "2", "--out", stem]
+    return "benchmarks.utilisation", ["--slots", "32", "--budget", "320", "--seeds", "10",
+                                      "--durations", "lognormal,pareto", "--out", stem]
+
+
+def _llm_cost(stem: str, quick: bool) -> tuple[str, list[str]]:
+    if quick:
+        return "benchmarks.llm_cost", ["--trials", "24", "--dims", "2", "--out", stem]
+    return "benchmarks.llm_cost", ["--trials", "1000", "--dims", "5,10", "--verify", "--out", stem]
+
+
+#: part -> ``(output stem, quick) -> (module, argv)``
+COMMANDS: dict[str, Callable[[str, bool], tuple[str, list[str]]]] = {
+    "functions": _functions,
+    "tasks": _tasks,
+    "overhead": _overhead,
+    "utilisation": _utilisation,
+    "llm-cost": _llm_cost,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Parser of ``python -m benchmarks``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Run raytune-llm's benchmarks; options after PART that are not listed here go to the part's "
+                    "own command (e.g. --seeds 3 for functions).")
+    parser.add_argument("part", choices=[*PARTS, "all"], help="which benchmark")
+    parser.add_argument("--quick", action="store_true", help="a tiny budget (what the test suite runs)")
+    parser.add_argument("--out", default="benchmarks/results", help="output directory (default benchmarks/results)")
+    parser.add_argument("--date", default=dt.datetime.now(dt.timezone.utc).date().isoformat(),
+                        help="date in the file names (default: today, UTC)")
+    return parser
+
+
+def plan(part: str, *, quick: bool, out: str | Path, date: str,
+         extra: Sequence[str] = ()) -> list[tuple[str, list[str]]]:
+    """The ``(module, argv)`` commands that ``python -m benchmarks`` runs, in order."""
+    parts = PARTS if part == "all" else (part,)
+    commands = []
+    for name in parts:
+        stem = str(Path(out) / f"{name}-{date}{'-quick' if quick else ''}")
+        module, argv = COMMANDS[name](stem, quick)
+        commands.append((module, [*argv, *extra]))
+    return commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code (the first non-zero one of the parts)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    if extra and args.part == "all":
+        parser.error(f"options for a part's own command need a single part, not 'all': {' '.join(extra)}")
+    for module, part_argv in plan(args.part, quick=args.quick, out=args.out, date=args.date, extra=extra):
+        print(f"$ python -m {module} {shlex.join(part_argv)}", flush=True)
+        rc = importlib.import_module(module).main(part_argv)
+        if rc:
+            return rc
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
