@@ -83,7 +83,10 @@ def _tune(args: argparse.Namespace) -> int:
             raise ValueError(f"unknown searcher {name!r}; choose one of {', '.join(tuning.SEARCHERS)}")
         if name == "metallmix":
             tuning.metallmix_dataset(args.task, args.dataset)  # a task without past experiments: say so now
-            args.meta = str(_store(args).path)
+            from raytune_llm.meta import seed_store_path
+
+            with _store(args) as store:  # the seed store travels as None (reopened read-only on every node)
+                args.meta = None if store.path == seed_store_path() else str(store.path)
     tuning.check_resources(args.gpus_per_trial, args.cpus_per_trial, args.concurrency, args.trials)
     task = tuning.make_task(args.task, dim=args.dim, max_epochs=args.max_epochs, data_fraction=args.data_fraction,
                             dataset=args.dataset)
@@ -174,9 +177,10 @@ def _recommend(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"Recommending {model} hyperparameters for {dataset} ({meta_task}) with "
               f"{'the meta-learner alone' if args.llm == 'none' else args.llm}...", flush=True)
-    rec = recommend(_store(args), space=space, model=model, task=meta_task, dataset=dataset,
-                    llm=None if args.llm == "none" else args.llm, attempts=args.attempts, threshold=args.threshold,
-                    timeout_s=args.timeout, seed=args.seed)
+    with _store(args) as store:
+        rec = recommend(store, space=space, model=model, task=meta_task, dataset=dataset,
+                        llm=None if args.llm == "none" else args.llm, attempts=args.attempts,
+                        threshold=args.threshold, timeout_s=args.timeout, seed=args.seed)
     _print_recommendation(rec, args.json)
     return 0
 

@@ -212,3 +212,22 @@ def test_cached_unit_history_matches_the_history_after_more_trials_and_a_restore
     r = make(None)
     r.restore(str(tmp_path / "s.json"))
     assert np.allclose(r._unit_history()[0], xs)
+
+
+def test_edits_with_no_scored_trial_ask_for_configs_and_the_search_goes_on():
+    backend = ScriptedBackend([{"configs": [{"x": 0.3, "n": 5, "act": "b", "lr": 0.003}] * 4}])
+    s = make(backend, wait_for_llm=True, ask="edits")
+    drive(s, 8, fail=set(range(8)))  # every warm-up trial errored: no best trial to edit
+    drive(s, 4, start=8)
+    assert "configs" in backend.calls[0][1]["properties"] and len(s.history) == 12
+
+
+def test_edit_prompt_keeps_every_numbered_trial_however_long():
+    from ray import tune
+
+    space = SearchSpace.from_tune({f"p{i}": tune.loguniform(1e-6, 1.0) for i in range(30)})
+    best = [Trial(space.flat_from_unit([k / 7] * 30), float(k)) for k in range(5)]
+    particles = [ParticleView(t.config, __import__("numpy").zeros(30), 9.0, 9.0) for t in best]
+    text = swarm_messages(space, metric="m", mode="min", n=2, best=best, recent=best, particles=particles,
+                          completed=5, answer="edits", max_chars=2000)[1]["content"]
+    assert all(f"#{k} " in text for k in range(1, 6))

@@ -318,3 +318,38 @@ def test_a_real_tune_run(store, learner, tmp_path):
     assert analysis.best_result["score"] <= objective(s.recommendation.candidates[0][0]) + 1e-12
     events = tmp_path / "metallmix" / "raytune_llm" / "events.jsonl"
     assert '"recommendation"' in events.read_text()
+
+
+def test_without_waiting_a_full_set_of_early_slots_still_leaves_one_for_the_llm(store, learner):
+    s = prepared(make(store, learner, llm=answering(delay_s=0.5), wait_for_llm=False, n_warm=3))
+    for i in range(4):  # Tune fills four slots before the LLM has answered
+        assert s.suggest(f"t{i}") is not None
+    assert [s._live[f"t{i}"]["origin"] for i in range(4)] == ["meta-learner", "meta-learner", "inner", "inner"]
+    time.sleep(1.5)  # the recommender's answer arrives; the judge is asked at the next event
+    s.on_trial_complete("t0", {"score": 1.0})
+    time.sleep(1.0)
+    config = s.suggest("t4")
+    assert s.recommendation.path == "llm" and flat(config) == LLM_CONFIG and s._live["t4"]["origin"] == "llm"
+
+
+def test_tunes_metric_is_checked_against_the_stored_task_of_the_data_set(tmp_path):
+    with build_store(tmp_path / "meta.sqlite") as st:
+        name = st.dataset_names()[0]
+        s = MetaLLMiXSearcher(meta=st, dataset=name, llm=None, seed=0, telemetry=False,
+                              inner=LLMPSOSearcher(llm=None, seed=0, telemetry=False))
+        s.set_search_properties("val_loss", "min", dict(SPACE))  # a metric the store does not have
+        assert s.warm_start_error is None and s.recommendation is not None  # learned the store's metric instead
+        assert s.suggest("t0") is not None and s._live["t0"]["origin"] == "meta-learner"
+
+
+def test_a_store_opened_from_a_path_is_closed_with_the_searcher_and_the_seed_travels_as_seed(tmp_path):
+    build_store(tmp_path / "meta.sqlite").close()
+    s = MetaLLMiXSearcher(meta=str(tmp_path / "meta.sqlite"), features=TARGET, task=TASK, llm=None, seed=0,
+                          telemetry=False)
+    store = s._store
+    s.close()
+    assert s._store is None
+    with pytest.raises(Exception):
+        store.experiments()
+    seeded = pickle.loads(pickle.dumps(MetaLLMiXSearcher(dataset="textures", llm=None, seed=0, telemetry=False)))
+    assert seeded._meta_store().read_only and seeded._meta_seed

@@ -16,7 +16,7 @@ The result says which path produced it: ``"llm"`` (first answer accepted), ``"ll
 later answer accepted) or ``"meta-learner"``, with the judge's verdicts, attempts, LLM usage and
 wall time. :func:`recommend` runs the sequence synchronously through an
 :class:`~raytune_llm.llm.LLMWorker`; :class:`~raytune_llm.searchers.metallmix.MetaLLMiXSearcher`
-runs the same sequence through its background worker without blocking Tune.
+runs the same sequence through its background worker (see its ``wait_for_llm`` for when Tune waits).
 """
 
 from __future__ import annotations
@@ -570,9 +570,13 @@ def recommend(
     """
     started = time.perf_counter()
     store = open_store(meta)
-    evidence, predict = gather_evidence(store, space=space, model=model, task=task, dataset=dataset,
-                                        features=features, learner=learner, k=k, n_candidates=n_candidates,
-                                        seed=seed, exclude_dataset=exclude_dataset)
+    try:
+        evidence, predict = gather_evidence(store, space=space, model=model, task=task, dataset=dataset,
+                                            features=features, learner=learner, k=k, n_candidates=n_candidates,
+                                            seed=seed, exclude_dataset=exclude_dataset)
+    finally:
+        if store is not meta:  # opened here
+            store.close()
     backend = get_backend(llm, **dict(llm_options or {}))
     run = RecommendationRun(evidence, predict=predict, attempts=attempts, threshold=threshold, timeout_s=timeout_s,
                             use_llm=backend is not None, started=started)

@@ -92,7 +92,8 @@ def swarm_messages(
             trials shown; digits: significant digits of every number; max_chars: text bound.
         answer: ``"configs"`` asks for whole configurations (:meth:`SearchSpace.json_schema`);
             ``"edits"`` numbers the best trials and asks for edits of them, one parameter each
-            (:func:`edit_schema`, applied with :func:`apply_edits`).
+            (:func:`edit_schema`, applied with :func:`apply_edits`). The numbered trials are never
+            dropped to meet ``max_chars`` (the answer refers to them); the rest shrinks.
     """
     if answer not in ANSWERS:
         raise ValueError(f"answer must be one of {ANSWERS}, got {answer!r}")
@@ -129,9 +130,11 @@ def swarm_messages(
                           "trials and change one or two parameters in a promising direction. Keep each value's "
                           "sign, stay inside the ranges, do not repeat a trial."]
         text = "\n".join(lines)
-        if len(text) <= max_chars or (max_trials <= 1 and max_particles <= 1 and max_recent == 0):
+        floor = max_trials if answer == "edits" else 1  # an edit refers to a numbered trial: keep them all
+        if len(text) <= max_chars or (max_trials <= floor and max_particles <= 1 and max_recent == 0):
             break
-        max_trials, max_particles, max_recent = max(1, max_trials - 1), max(1, max_particles - 1), max(0, max_recent - 1)
+        max_trials = max(floor, max_trials - 1)
+        max_particles, max_recent = max(1, max_particles - 1), max(0, max_recent - 1)
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
 
 

@@ -154,11 +154,11 @@ class LLMPSOSearcher(LLMSearcherBase):
         k = max(1, round(self.replace_fraction * self.pso.swarm_size))
         n = k * self.candidates_per_slot
         best = self.best_trials(5)
+        edits = self.ask == "edits" and bool(editable(self.space)) and bool(best)  # else whole configs
         messages = swarm_messages(self.space, metric=self._metric, mode=self._mode, n=n, best=best,
                                   recent=self.recent_trials(5), particles=self._particle_views(),
-                                  completed=done, budget=self.budget,
-                                  answer="edits" if self.ask == "edits" and editable(self.space) else "configs")
-        if self.ask == "edits" and editable(self.space):
+                                  completed=done, budget=self.budget, answer="edits" if edits else "configs")
+        if edits:
             schema, max_tokens = edit_schema(self.space, n, len(best)), 60 + 40 * n
         else:
             schema, max_tokens = self.space.json_schema(n), 60 + 25 * self.space.dim * n

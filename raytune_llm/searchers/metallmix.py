@@ -9,10 +9,12 @@ meta-learner's next best candidates, de-duplicated. Then every trial comes from 
 searcher, which has been told each warm result through ``add_evaluated_point`` (the
 tell-not-asked path of raytune-llm's own searchers).
 
-``suggest()`` waits for the recommendation at most until its deadline (``recommend_timeout_s``);
-then, or when the LLM fails, the meta-learner's configurations are used: the experiment always
-runs. With ``wait_for_llm=False`` it never waits: the meta-learner's candidates start at once
-and the LLM's configuration takes the next warm slot when it arrives.
+With ``wait_for_llm=True`` (the default here) the first warm ``suggest()`` blocks until the
+recommendation is ready, at most until its deadline (``recommend_timeout_s``); then, or when the
+LLM fails, the meta-learner's configurations are used: the experiment always runs. With
+``wait_for_llm=False`` it never waits: up to ``n_warm - 1`` of the meta-learner's candidates start
+at once, and the last warm slot is kept for the LLM's configuration, which runs when it arrives.
+The meta-learner is fitted synchronously when the space arrives (seconds).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from raytune_llm.meta.recommend import (
     RecommendationError,
     RecommendationRun,
     gather_evidence,
+    _finite,
     open_store,
 )
 from raytune_llm.searchers.base import LLMSearcherBase
@@ -118,6 +121,8 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         if inner is not None and isinstance(inner, MetaLLMiXSearcher):
             raise ValueError("inner cannot be another MetaLLMiXSearcher; pass the searcher that should take over")
         self._store = open_store(meta)
+        self._owns_store = not callable(getattr(meta, "experiments", None))  # opened here: closed in close()
+        self._meta_seed = meta is None  # reopened with MetaStore.seed() after pickling (any node, read-only)
         self._meta_path = str(self._store.path)
         self._meta_read_only = bool(getattr(self._store, "read_only", False))
         if write_back:
@@ -288,13 +293,24 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         if self._store is None:
             from raytune_llm.meta import MetaStore
 
-            self._store = MetaStore(self._meta_path, read_only=self._meta_read_only)
+            if self._meta_seed:
+                self._store = MetaStore.seed()
+            elif not os.path.isfile(self._meta_path):  # never create an empty store where one was given
+                raise FileNotFoundError(f"the meta-dataset {self._meta_path} is not on this machine; put it on "
+                                        "shared storage or pass meta=None for the packaged seed store")
+            else:
+                self._store = MetaStore(self._meta_path, read_only=self._meta_read_only)
+            self._owns_store = True
         return self._store
 
     def _learn_metric(self) -> str | None:
         """Tune's metric when the meta-dataset has results for it, else ``None`` (the learner's choice)."""
         try:
-            frame = self._meta_store().experiments(task=self.task) if self.task else None
+            store = self._meta_store()
+            task = self.task
+            if task is None and self.dataset is not None and self.dataset in store.dataset_names():
+                task = store.dataset_task(self.dataset)
+            frame = store.experiments(task=task) if task else None
         except Exception:  # noqa: BLE001 - the learner will report a real problem itself
             return None
         if frame is None or self._metric is None:
@@ -359,8 +375,9 @@ class MetaLLMiXSearcher(LLMSearcherBase):
                 if self.space.key(config) not in seen:
                     return config, origin
             return None
-        if self._pending() and self._run is not None:
-            # keep the best candidate for the recommendation's fallback; start the next ones
+        if self._pending() and self._run is not None and self._warm_launched < self.n_warm - 1:
+            # keep the best candidate for the recommendation's fallback and one warm slot for the
+            # recommendation itself; start the next candidates meanwhile
             for config, _ in self._run.evidence.candidates[1:]:
                 if self.space.key(config) not in seen:
                     return dict(config), "meta-learner"
@@ -398,7 +415,7 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         config = {k: v for k, v in {**self.space.constants, **flat}.items()}
         record = {
             "dataset": self.dataset, "model": self.model, "config": config, "metric": self._metric, "mode": self._mode,
-            "value": value, "train_time_s": _number((result or {}).get("time_total_s")), "source": WRITE_BACK_SOURCE,
+            "value": value, "train_time_s": _finite((result or {}).get("time_total_s")), "source": WRITE_BACK_SOURCE,
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
         try:
@@ -485,12 +502,7 @@ class MetaLLMiXSearcher(LLMSearcherBase):
     def close(self) -> None:
         if hasattr(self.inner, "close"):
             self.inner.close()
+        if self._store is not None and self._owns_store:
+            self._store.close()
+            self._store = None
         super().close()
-
-
-def _number(value: Any) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
