@@ -425,8 +425,11 @@ def test_crashed_lstm_trial_resumes_from_its_last_checkpoint(ray_cpu, tmp_path):
                                                  failure_config=tune.FailureConfig(max_failures=1)))
     result = tuner.fit()[0]
     assert result.error is None and (tmp_path / "crashed").exists()
-    # Epochs 1-2 before the crash, epoch 3 after restoring checkpoint_000001: no epoch repeated.
-    assert result.metrics_dataframe["training_iteration"].tolist() == [1, 2, 3]
+    # Epochs 1-2 before the crash, epoch 3 after restoring checkpoint_000001: no epoch repeated (a
+    # restart from scratch would end at checkpoint_000004). Which pre-crash rows Ray's progress file
+    # keeps depends on how fast the driver ran before the crash, so only their order is checked.
+    iterations = result.metrics_dataframe["training_iteration"].tolist()
+    assert iterations[-1] == 3 and iterations == sorted(set(iterations))
     assert result.checkpoint.path.endswith("checkpoint_000002")
 
 
