@@ -176,8 +176,14 @@ class OpenAIBackend:
                     self._token_param = "max_completion_tokens"  # newer OpenAI models
                     return self.complete_json(messages, schema, temperature=temperature, max_tokens=max_tokens,
                                               seed=seed, timeout=timeout)
-                if probing and getattr(exc, "status_code", 500) in (400, 422, 500):
-                    continue  # this server does not take this response format: try the next one
+                status = getattr(exc, "status_code", 500)
+                if probing and status in (400, 422, 500):
+                    # 400/422: this server does not take this response format. A 500 may be that
+                    # or a passing fault: the mode is dropped for good only after two.
+                    if status == 500:
+                        self._content_failures[mode] = self._content_failures.get(mode, 0) + 1
+                        rejected_by_server = rejected_by_server and self._content_failures[mode] >= 2
+                    continue  # try the next one
                 raise _translate(exc) from exc
             except openai.OpenAIError as exc:
                 raise _translate(exc) from exc
