@@ -23,9 +23,8 @@ Usage (from the repository root)::
     python -m benchmarks.meta_seed                 # both phases, defaults below
     python -m benchmarks.meta_seed --phase build   # rebuild the store from the runs file
 
-The LSTM variants (``aq-no2-daily``, ``aq-bgno2-hourly``) need data that ``fit_lstm`` cannot
-select by config, so :func:`fit_lstm_variant` builds the same ``LSTMRegressor`` and trainer from
-``trainables`` on ``load_air_quality(variant=...)``; ``aq-no2-hourly`` goes through ``fit_lstm``.
+The LSTM variants (``aq-no2-hourly``, ``aq-no2-daily``, ``aq-bgno2-hourly``) are the trainable's
+``variant`` config key (``hourly``, ``daily``, ``background``).
 """
 
 from __future__ import annotations
@@ -83,31 +82,10 @@ def seed_plan() -> dict[str, dict[str, Any]]:
 
 
 def fit_lstm_variant(config: dict[str, Any], variant: str, log_dir: str) -> float:
-    """Train the trainables' LSTM on an air-quality variant; the last epoch's ``val_rmse`` (µg/m³).
+    """Train the trainables' LSTM on an air-quality variant; the last epoch's ``val_rmse`` (µg/m³)."""
+    from trainables.lstm import fit_lstm
 
-    The same steps as ``trainables.lstm.fit_lstm`` (config validation, seeding, windows, model,
-    trainer) with ``load_air_quality(variant=...)`` as the data.
-    """
-    import pytorch_lightning as pl
-
-    from trainables._lightning import fit_resuming, make_trainer
-    from trainables.data import load_air_quality
-    from trainables.lstm import LSTMRegressor, fit_lstm, lstm_config
-
-    if variant == "hourly":
-        trainer, _ = fit_lstm(config, log_dir=log_dir)
-        return float(trainer.callback_metrics["val_rmse"])
-    cfg = lstm_config(config)
-    pl.seed_everything(cfg["seed"], workers=True, verbose=False)
-    splits = load_air_quality(max_gap=cfg["max_gap"], data_fraction=cfg["data_fraction"], variant=variant)
-    train = splits.windows("train", cfg["lookback"], cfg["horizon"])
-    val = splits.windows("val", cfg["lookback"], cfg["horizon"])
-    data = {k: cfg[k] for k in ("lookback", "horizon", "max_gap", "data_fraction")}
-    model = LSTMRegressor(train.num_features, cfg["hidden_size"], cfg["num_layers"], cfg["dropout"], cfg["lr"],
-                          cfg["weight_decay"], splits.target_std, data)
-    train_loader = train.loader(cfg["batch_size"], shuffle=True, seed=cfg["seed"])
-    trainer = make_trainer(cfg["max_epochs"], log_dir, len(train_loader), (), gradient_clip_val=1.0)
-    fit_resuming(trainer, model, train_loader, val.loader(max(cfg["batch_size"], 256), shuffle=False))
+    trainer, _ = fit_lstm({**config, "variant": variant}, log_dir=log_dir)
     return float(trainer.callback_metrics["val_rmse"])
 
 

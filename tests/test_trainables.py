@@ -499,3 +499,13 @@ def test_fractional_gpus_schedule_four_trials_per_gpu(tmp_path):
     assert _max_overlap([(t["start"], t["end"]) for t in trials]) >= 4  # at least 4 at once
     for gpu in ("0", "1"):  # never more than 4 quarter-GPU trials on one GPU at a time
         assert _max_overlap([(t["start"], t["end"]) for t in trials if t["gpu_ids"] == [gpu]]) <= 4
+
+
+def test_lstm_variant_selects_the_series_and_is_validated(tmp_path):
+    from trainables.lstm import fit_lstm, lstm_config
+
+    with pytest.raises(ValueError, match="variant must be one of"):
+        lstm_config({"variant": "weekly"})
+    trainer, model = fit_lstm({"variant": "daily", "data_fraction": 0.5, "max_epochs": 1, "lookback": 7,
+                               "hidden_size": 4}, log_dir=str(tmp_path))
+    assert model.hparams.data["variant"] == "daily" and math.isfinite(float(trainer.callback_metrics["val_rmse"]))

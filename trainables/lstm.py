@@ -24,7 +24,7 @@ from trainables._lightning import (
     trial_dir,
     tune_report_callback,
 )
-from trainables.data import load_air_quality
+from trainables.data import AQ_VARIANTS, load_air_quality
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,11 @@ LSTM_DEFAULTS: dict[str, Any] = {
     "max_gap": 3,
     "data_fraction": 1.0,
     "seed": 0,
+    "variant": "hourly",
 }
+
+#: The keys that select the data (a checkpoint records them; evaluation must use the same).
+DATA_KEYS: tuple[str, ...] = ("lookback", "horizon", "max_gap", "data_fraction", "variant")
 
 #: Metrics reported to Tune after every epoch.
 LSTM_METRICS: tuple[str, ...] = ("val_rmse", "val_loss", "train_loss")
@@ -121,6 +125,8 @@ def lstm_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
                            ("max_gap", 0, 48), ("seed", 0, 2**32 - 1)):
         cfg[key] = check_int(cfg, key, low, high)
     check_common(cfg)
+    if cfg["variant"] not in AQ_VARIANTS:
+        raise ValueError(f"train_lstm: variant must be one of {AQ_VARIANTS}, got {cfg['variant']!r}")
     return cfg
 
 
@@ -139,13 +145,13 @@ def fit_lstm(config: Mapping[str, Any] | None = None, callbacks: Sequence[pl.Cal
     """
     cfg = lstm_config(config)
     pl.seed_everything(cfg["seed"], workers=True, verbose=False)
-    splits = load_air_quality(max_gap=cfg["max_gap"], data_fraction=cfg["data_fraction"])
+    splits = load_air_quality(max_gap=cfg["max_gap"], data_fraction=cfg["data_fraction"], variant=cfg["variant"])
     train = splits.windows("train", cfg["lookback"], cfg["horizon"])
     val = splits.windows("val", cfg["lookback"], cfg["horizon"])
     if len(train) == 0 or len(val) == 0:
         raise ValueError(f"no complete windows (train {len(train)}, val {len(val)}) for lookback={cfg['lookback']}, "
                          f"data_fraction={cfg['data_fraction']}; use more data or a shorter lookback")
-    data = {k: cfg[k] for k in ("lookback", "horizon", "max_gap", "data_fraction")}
+    data = {k: cfg[k] for k in DATA_KEYS}
     model = LSTMRegressor(train.num_features, cfg["hidden_size"], cfg["num_layers"], cfg["dropout"], cfg["lr"],
                           cfg["weight_decay"], splits.target_std, data)
     train_loader = train.loader(cfg["batch_size"], shuffle=True, seed=cfg["seed"])
@@ -167,7 +173,9 @@ def train_lstm(config: dict[str, Any]) -> None:
     Args:
         config: tunable keys ``num_layers``, ``hidden_size``, ``lr``, ``dropout``, ``lookback``,
             ``batch_size``, ``weight_decay``; fixed keys ``max_epochs``, ``horizon``,
-            ``max_gap``, ``data_fraction``, ``seed``. Defaults in :data:`LSTM_DEFAULTS`.
+            ``max_gap``, ``data_fraction``, ``seed``, ``variant`` (the air-quality series:
+            ``hourly`` roadside NO2, ``daily`` means, or ``background`` NO2; see
+            ``trainables.data``). Defaults in :data:`LSTM_DEFAULTS`.
     """
     fit_lstm(config, callbacks=[tune_report_callback(LSTM_METRICS)])
 
@@ -230,8 +238,9 @@ def lstm_test_rmse(config: Mapping[str, Any] | None, checkpoint_path: Any, split
     data = dict(model.hparams.data or {})
     if config is not None:
         cfg = lstm_config({k: v for k, v in config.items() if k in LSTM_DEFAULTS})
-        data = {k: cfg[k] for k in ("lookback", "horizon", "max_gap", "data_fraction")}
-    splits = load_air_quality(max_gap=data.get("max_gap", 3), data_fraction=data.get("data_fraction", 1.0))
+        data = {k: cfg[k] for k in DATA_KEYS}
+    splits = load_air_quality(max_gap=data.get("max_gap", 3), data_fraction=data.get("data_fraction", 1.0),
+                              variant=data.get("variant", "hourly"))
     windows = splits.windows(split, data.get("lookback", 24), data.get("horizon", 1))
     model.eval()
     sse, n = 0.0, 0
