@@ -107,10 +107,12 @@ def test_openai_backend_against_real_llama_cpp_server(llama_server):
     backend = get_backend("openai:smollm2", base_url=llama_server)
     messages = propose_messages(SPACE, 2, metric="val_rmse", mode="min")
     with LLMWorker(backend, timeout_s=120, max_retries=2, backoff_s=0.1) as worker:
-        result = worker.submit(LLMRequest(messages, SPACE.json_schema(2), seed=1, max_tokens=400)).result(timeout=400)
-    assert isinstance(result.value["configs"], list) and len(result.value["configs"]) == 2
-    assert backend.mode in ("json_schema", "json_object", "prompt")
-    assert result.usage.prompt_tokens > 0
+        for seed in (1, 2):  # a form that fails once may be chance: it is dropped after two
+            result = worker.submit(LLMRequest(messages, SPACE.json_schema(2), seed=seed,
+                                              max_tokens=400)).result(timeout=400)
+            assert isinstance(result.value["configs"], list) and len(result.value["configs"]) == 2
+            assert result.usage.prompt_tokens > 0
+    assert backend.mode in ("json_schema", "json_object", "prompt")  # probed, then remembered
 
 
 def test_exiting_during_a_background_generation_is_clean():
