@@ -18,3 +18,21 @@ def embedded():
     from raytune_llm.llm import get_backend
 
     return get_backend("embedded")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A small MetaLLMiX meta-dataset (``support/metastores.py``), one per test module that asks."""
+    from support.metastores import build_store
+
+    s = build_store(tmp_path_factory.mktemp("meta") / "meta.sqlite")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def learner(store):
+    """A meta-learner fitted on :func:`store`'s image-classification experiments."""
+    from raytune_llm.meta import MetaLearner
+
+    return MetaLearner(seed=0).fit(store, task="image-classification")

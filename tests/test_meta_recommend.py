@@ -223,9 +223,8 @@ def test_judge_alone():
 
 # ---------------------------------------------------------------------------------------- on a real meta-dataset
 from conformance.suite import SPACE as QUAD_SPACE  # noqa: E402
-from support.metastores import DATASETS, build_store, features  # noqa: E402
+from support.metastores import DATASETS, features  # noqa: E402
 
-from raytune_llm.meta import MetaLearner  # noqa: E402
 from raytune_llm.meta.finetune import finetune_examples, write_jsonl  # noqa: E402
 from raytune_llm.meta.recommend import PATHS, RecommendationError, gather_evidence, recommend  # noqa: E402
 from raytune_llm.space import SearchSpace as _Space  # noqa: E402
@@ -239,18 +238,6 @@ def quad_answer(messages, schema):
         return {"model": "quad", "configuration": {"x": 0.35, "n": 5, "act": "b", "lr": 0.003},
                 "expected_metric": 0.02, "explanation": "beta and gamma, the nearest, did best near x=0.3."}
     return verdict(4)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    s = build_store(tmp_path_factory.mktemp("meta") / "meta.sqlite")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def learner(store):
-    return MetaLearner(seed=0).fit(store, task="image-classification")
 
 
 def test_recommend_on_a_meta_dataset(store, learner):

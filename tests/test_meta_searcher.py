@@ -15,7 +15,7 @@ from support.metastores import build_store, features
 from raytune_llm import LLMPSOSearcher, MetaLLMiXSearcher
 from raytune_llm.errors import LLMConnectionError
 from raytune_llm.llm.testing import ScriptedBackend
-from raytune_llm.meta import MetaLearner, MetaStore
+from raytune_llm.meta import MetaStore
 from raytune_llm.meta.recommend import RecommendationError
 from raytune_llm.searchers.metallmix import WRITE_BACK_SOURCE
 
@@ -36,18 +36,6 @@ def answering(answer=ANSWER, score=5, **kw):
         return answer if "configuration" in schema["properties"] else verdict(score)
 
     return ScriptedBackend([respond], **kw)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    s = build_store(tmp_path_factory.mktemp("meta") / "meta.sqlite")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def learner(store):
-    return MetaLearner(seed=0).fit(store, task=TASK)
 
 
 def make(store, learner, *, llm=None, **kw):
