@@ -875,11 +875,9 @@ def plot_traces(
     ax.set_title(f"{fname}, dim {d}, concurrency {conc} (dashed: target)")
     ax.legend()
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    from raytune_llm.tuning import save_figure
+
+    return save_figure(fig, path, dpi=120)
 
 
 # --------------------------------------------------------------------------- #

@@ -39,6 +39,7 @@ from benchmarks.harness import RunResult, _quantiles, run_searcher, write_result
 from benchmarks.searchers import llm_history, llm_pso
 from raytune_llm.llm.testing import ScriptedBackend
 from raytune_llm.space import SearchSpace
+from raytune_llm.tuning import save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -241,10 +242,7 @@ def plot(prompts: Sequence[dict[str, Any]], path: Path) -> Path:
     ax.set_title("Prompt size as the history grows")
     ax.legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def verify_count(messages: list[dict[str, Any]], schema: dict[str, Any], counter: ChatTokenCounter) -> dict[str, Any]:

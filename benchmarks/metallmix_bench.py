@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.harness import write_results
+from raytune_llm.tuning import save_figure
 
 logger = logging.getLogger("metallmix_bench")
 
@@ -435,9 +436,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> Path:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------------------------------ main

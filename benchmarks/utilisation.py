@@ -46,6 +46,7 @@ from benchmarks.harness import (
     write_results,
 )
 from raytune_llm import LLMPSOSearcher
+from raytune_llm.tuning import save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -223,11 +224,7 @@ def plot(results: Sequence[RunResult], path: str | Path) -> Path:
         ax.set_title(f"{sel[0].function}, dim {sel[0].dim}")
         ax.legend()
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

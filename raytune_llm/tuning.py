@@ -211,9 +211,16 @@ def plot(summaries: Sequence[RunSummary], task: Task, path: str | Path) -> Path 
     ax.set_title(f"{task.name}: best {task.metric} by trial")
     ax.legend()
     fig.tight_layout()
+    return save_figure(fig, path, dpi=100)
+
+
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as PNG (creating its folder), close it, and return the path."""
+    import matplotlib.pyplot as plt
+
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
 
