@@ -341,3 +341,29 @@ def test_a_store_opened_from_a_path_is_closed_with_the_searcher_and_the_seed_tra
         store.experiments()
     seeded = pickle.loads(pickle.dumps(MetaLLMiXSearcher(dataset="textures", llm=None, seed=0, telemetry=False)))
     assert seeded._meta_store().read_only and seeded._meta_seed
+
+
+def _quad_epochs(config):
+    from conformance.suite import objective as f
+
+    for step in range(4):
+        tune.report({"score": f(config) + 0.1 / (step + 1)})
+
+
+@pytest.mark.ray
+def test_tuner_with_asha_counts_the_warm_and_stopped_trials(store, learner, tmp_path):
+    from ray.tune.schedulers import ASHAScheduler
+    from support.ray_local import local_ray
+
+    s = make(store, learner)  # Tuner pickles its searcher: no scripted (closure) LLM here; the meta-learner path
+    with local_ray():
+        results = tune.Tuner(
+            _quad_epochs, param_space=dict(SPACE),
+            tune_config=tune.TuneConfig(metric="score", mode="min", search_alg=s, num_samples=10,
+                                        scheduler=ASHAScheduler(max_t=4, grace_period=1), max_concurrent_trials=2),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), name="asha", verbose=0),
+        ).fit()
+    assert len(results) == 10 and not results.errors
+    assert len(s.history) == 10 and all(h["value"] is not None for h in s.history)  # stopped ones count too
+    assert [h["origin"] for h in s.history].count("inner") == 7 and s.counters["inner_told"] == 3
+    assert s.best["value"] == pytest.approx(results.get_best_result().metrics["score"])
