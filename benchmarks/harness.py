@@ -802,6 +802,68 @@ def write_results(
     return md_path, json_path
 
 
+class RunLog:
+    """Append-only JSON-lines file of finished runs: a long benchmark that is stopped resumes.
+
+    The first line records the settings that every run of the file shares (budget, shift,
+    durations...); each further line is one :class:`RunResult`. With ``resume=False`` the file is
+    started afresh; with ``resume=True`` the runs already in it are kept and :meth:`done` returns
+    them, so the caller skips those (searcher, function, dim, concurrency, seed) keys. Resuming with
+    different settings raises ``ValueError`` naming them (a run of another budget is not the same
+    run).
+
+    Args:
+        path: The ``.jsonl`` file (parent directories are created).
+        settings: JSON-able settings that must match to resume.
+        resume: Keep the runs of an existing file.
+    """
+
+    def __init__(self, path: str | Path, settings: dict[str, Any], *, resume: bool) -> None:
+        self.path = Path(path)
+        self.settings = json.loads(json.dumps(_jsonable(settings), sort_keys=True))
+        self._runs: dict[tuple, RunResult] = {}
+        if resume and self.path.exists():
+            lines = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            head = json.loads(lines[0]) if lines else {}
+            if head.get("settings") != self.settings:
+                raise ValueError(
+                    f"cannot resume {self.path}: it was written with settings {head.get('settings')}, "
+                    f"this run has {self.settings}; use the same options, another --out, or no --resume")
+            for line in lines[1:]:
+                try:
+                    run = RunResult.from_dict(json.loads(line))
+                except (ValueError, TypeError):  # a line cut short when the run was killed
+                    logger.warning("skipping an unreadable line of %s", self.path)
+                    continue
+                self._runs[self.key(run)] = run
+            logger.info("resuming from %s: %d runs done", self.path, len(self._runs))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")  # rewritten whole: drops a cut-short last line
+        tmp.write_text("".join(json.dumps(_jsonable(d), sort_keys=True) + "\n" for d in
+                               [{"settings": self.settings}, *(r.to_dict() for r in self._runs.values())]),
+                       encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    @staticmethod
+    def key(run: RunResult) -> tuple:
+        """The identity of a run within one file."""
+        return (run.searcher, run.function, run.dim, run.concurrency, run.seed)
+
+    def done(self, searcher: str, function: str, dim: int, concurrency: int, seed: int) -> RunResult | None:
+        """The logged run with this key, or None."""
+        return self._runs.get((searcher, function, dim, concurrency, seed))
+
+    def append(self, run: RunResult) -> None:
+        """Logs a finished run (one line, flushed)."""
+        self._runs[self.key(run)] = run
+        self._write(run)
+
+    def _write(self, run: RunResult) -> None:
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(_jsonable(run.to_dict()), sort_keys=True) + "\n")
+            fh.flush()
+
+
 def load_results(path: str | Path) -> list[RunResult]:
     """Loads the runs from a JSON file written by :func:`write_results`."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -921,7 +983,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                    help="import MODULE first (e.g. one that calls register_searcher); repeatable")
     p.add_argument("--out", default=f"benchmarks/results/functions-{today}",
-                   help="output path stem: writes <out>.md and <out>.json")
+                   help="output path stem: writes <out>.md, <out>.json and, run by run, <out>-runs.jsonl")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the runs already in <out>-runs.jsonl (written after every run) and run the rest")
     p.add_argument("--plot", action="store_true",
                    help="also write <out>-<function>-d<dim>-c<conc>.png trace plots")
     p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
@@ -976,6 +1040,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m benchmarks.harness " + shlex.join(argv)
     for sname in snames:
         warm_up(sname)
+    settings = {"budget": args.budget, "durations": args.durations, "shift": args.shift}
+    try:
+        log = RunLog(f"{args.out}-runs.jsonl", settings, resume=args.resume)
+    except ValueError as exc:
+        parser.error(str(exc))
     results: list[RunResult] = []
     total = len(fnames) * len(dims) * len(concs) * len(snames) * args.seeds
     done = 0
@@ -984,12 +1053,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             for conc in concs:
                 for sname in snames:
                     for seed in range(args.seeds):
-                        searcher = make_searcher(sname, seed)
-                        r = run_searcher(
-                            searcher, functions[fname], dim,
-                            budget=args.budget, concurrency=conc, seed=seed,
-                            durations=args.durations, name=sname,
-                        )
+                        r = log.done(sname, functions[fname].name, dim, conc, seed)
+                        if r is None or r.target != functions[fname].target_value(dim):  # --target changed
+                            searcher = make_searcher(sname, seed)
+                            r = run_searcher(
+                                searcher, functions[fname], dim,
+                                budget=args.budget, concurrency=conc, seed=seed,
+                                durations=args.durations, name=sname,
+                            )
+                            log.append(r)
                         results.append(r)
                         done += 1
                         logger.info(

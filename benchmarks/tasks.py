@@ -15,6 +15,8 @@ A callback records each trial's final metric in completion order; the best value
 ``--target TASK=VALUE``, otherwise the median, over every run of the task (all searchers and
 seeds), of the best value at the largest budget, i.e. a value half the runs reach.
 
+Each finished run is appended to ``<out>-runs.jsonl``; ``--resume`` keeps those and runs the rest.
+
 Runs are real training jobs: on a laptop-class machine a full table takes hours. ``--quick``
 runs one tiny LSTM job per searcher (3 trials, 1 epoch, 5 % of the data) to check the plumbing.
 """
@@ -41,6 +43,7 @@ from ray.tune import Callback
 
 from benchmarks.harness import (
     PEERS,
+    RunLog,
     RunResult,
     _quantiles,
     compute_evals_to_target,
@@ -223,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--target", action="append", default=[], metavar="TASK=VALUE",
                         help="trials-to-target threshold (default: the median best at the largest budget)")
     parser.add_argument("--storage", default=None, help="Tune storage (default: a temporary directory)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in <out>-runs.jsonl (written after every run) and run the rest")
     parser.add_argument("--quick", action="store_true",
                         help="tiny plumbing check: lstm, 3 trials, 1 epoch, 5%% of the data, 1 seed, random,pso")
     parser.add_argument("--out", default=f"benchmarks/results/tasks-{dt.date.today().isoformat()}")
@@ -262,6 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
              runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}})
+    settings = {"trials": args.trials, "concurrency": args.concurrency, "max_epochs": args.max_epochs,
+                "data_fraction": args.data_fraction, "dataset": args.dataset, "budgets": budgets}
+    try:
+        log = RunLog(f"{args.out}-runs.jsonl", settings, resume=args.resume)
+    except ValueError as exc:
+        parser.error(str(exc))
     results: list[RunResult] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -269,10 +280,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in tasks:
                 task = make_task(name, max_epochs=args.max_epochs, data_fraction=args.data_fraction,
                                  dataset=args.dataset)
+                n_params = sum(1 for v in task.space.values() if hasattr(v, "sample"))
                 for searcher in searchers:
                     for seed in range(args.seeds):
+                        r = log.done(searcher, name, n_params, args.concurrency, seed)
+                        if r is not None:
+                            results.append(r)
+                            continue
                         r = run_task(task, searcher, seed, trials=args.trials, concurrency=args.concurrency,
                                      storage=storage, budgets=budgets)
+                        log.append(r)
                         results.append(r)
                         print(f"{name} {searcher} seed {seed}: best {r.best_at_budget} after {len(r.values)} trials "
                               f"({r.wall_time_s:.0f} s)", flush=True)

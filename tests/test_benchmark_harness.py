@@ -385,3 +385,35 @@ def test_main_argument_errors(args: list[str], message: str, tmp_path: Path,
         harness.main([*args, "--out", str(tmp_path / "x")])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_main_resume_runs_only_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    stem = tmp_path / "resume"
+    base = ["--functions", "sphere", "--dims", "2", "--budget", "5", "--searchers", "random", "--out", str(stem)]
+    assert harness.main([*base, "--seeds", "1"]) == 0
+    first = harness.load_results(tmp_path / "resume.json")
+    log = tmp_path / "resume-runs.jsonl"
+    assert len(log.read_text().splitlines()) == 2  # settings + one run
+    with log.open("a") as fh:
+        fh.write('{"searcher": "random", "values": [1.0')  # a line cut short by a kill
+
+    ran: list[int] = []
+    real = harness.run_searcher
+    monkeypatch.setattr(harness, "run_searcher",  # budget 5: not the warm-up run (budget 4)
+                        lambda *a, **kw: (kw["budget"] == 5 and ran.append(kw["seed"])) or real(*a, **kw))
+    assert harness.main([*base, "--seeds", "2", "--resume"]) == 0
+    assert ran == [1]  # seed 0 came from the log
+    runs = harness.load_results(tmp_path / "resume.json")
+    assert [r.seed for r in runs] == [0, 1] and runs[0].values == first[0].values
+    assert [json.loads(line).get("seed") for line in log.read_text().splitlines()] == [None, 0, 1]  # cut line gone
+
+    ran.clear()
+    assert harness.main([*base, "--seeds", "1"]) == 0  # without --resume the log starts afresh
+    assert ran == [0] and len(log.read_text().splitlines()) == 2
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        harness.main([*base, "--seeds", "1", "--budget", "7", "--resume"])
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "'budget': 5" in err and "'budget': 7" in err

@@ -293,13 +293,13 @@ def test_task_budgets_and_targets_without_ray() -> None:
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_tasks_runner_through_ray_tune(tmp_path: Path) -> None:
+def test_tasks_runner_through_ray_tune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("pytorch_lightning")
     stem = tmp_path / "tasks"
-    rc = tasks.main(["--tasks", "lstm", "--searchers", "pso", "--seeds", "1", "--trials", "2", "--budgets", "1,2",
-                     "--max-epochs", "1", "--data-fraction", "0.05", "--concurrency", "1", "--num-cpus", "1",
-                     "--storage", str(tmp_path / "ray"), "--out", str(stem)])
-    assert rc == 0
+    args = ["--tasks", "lstm", "--searchers", "pso", "--seeds", "1", "--trials", "2", "--budgets", "1,2",
+            "--max-epochs", "1", "--data-fraction", "0.05", "--concurrency", "1", "--num-cpus", "1",
+            "--storage", str(tmp_path / "ray"), "--out", str(stem)]
+    assert tasks.main(args) == 0
     data = json.loads((tmp_path / "tasks.json").read_text())
     (run,) = data["runs"]
     assert run["function"] == "lstm" and len(run["values"]) == 2 and all(v > 0 for v in run["values"])
@@ -308,6 +308,13 @@ def test_tasks_runner_through_ray_tune(tmp_path: Path) -> None:
     assert row["metric"] == "val_rmse" and row["best_at_2"]["median"] == min(run["values"])
     assert data["targets"]["lstm"] == min(run["values"])
     assert (tmp_path / "tasks-lstm.png").stat().st_size > 0
+
+    def no_rerun(*args: object, **kwargs: object) -> None:
+        raise AssertionError("--resume ran a run that the log already had")
+
+    monkeypatch.setattr(tasks, "run_task", no_rerun)
+    assert tasks.main([*args, "--resume"]) == 0
+    assert json.loads((tmp_path / "tasks.json").read_text())["runs"][0]["values"] == run["values"]
 
 
 def test_raytune_llm_bench_forwards(monkeypatch: pytest.MonkeyPatch) -> None:
