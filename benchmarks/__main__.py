@@ -7,8 +7,9 @@ Parts (each delegates to its module, whose own options can follow and override t
   seeds, 100 trials; every peer (Optuna TPE, HyperOpt, Nevergrad PSO and CMA, random) and every
   raytune-llm searcher with the embedded model (``llm-pso``, ``llm``) and without (``pso``,
   ``sobol``); trace plots.
-* ``tasks``: the LSTM and CNN trainables through Ray Tune, same searchers, 3 seeds, best
-  value at 10, 20 and 40 trials and trials-to-target (:mod:`benchmarks.tasks`).
+* ``tasks``: the LSTM and CNN trainables through Ray Tune, same searchers plus MetaLLMiX (embedded
+  model and meta-learner alone, from the seed meta-dataset without the task's own data set), 3
+  seeds, best value at 10, 20 and 40 trials and trials-to-target (:mod:`benchmarks.tasks`).
 * ``overhead``: searcher overhead per trial at 100, 1,000 and 5,000 trials
   (:mod:`benchmarks.overhead`).
 * ``utilisation``: 32 simulated slots, heavy-tailed durations, asynchronous against
@@ -58,7 +59,7 @@ def _tasks(stem: str, quick: bool) -> tuple[str, list[str]]:
     if quick:
         return "benchmarks.tasks", ["--quick", "--out", stem]
     return "benchmarks.tasks", ["--tasks", "lstm,cnn", "--seeds", "3", "--trials", "40", "--budgets", "10,20,40",
-                                "--searchers", f"{PEER_NAMES},{OWN_NAMES}", "--out", stem]
+                                "--searchers", f"{PEER_NAMES},{OWN_NAMES},metallmix,metallmix-meta", "--out", stem]
 
 
 def _overhead(stem: str, quick: bool) -> tuple[str, list[str]]:

@@ -55,7 +55,10 @@ from benchmarks.harness import (
 logger = logging.getLogger(__name__)
 
 TASK_NAMES = ("lstm", "cnn")
-ALL_SEARCHERS = "optuna,hyperopt,nevergrad-pso,nevergrad-cma,random,llm-pso,pso,llm,sobol"
+#: Searchers that need the task (its data set's past experiments): MetaLLMiXSearcher with the
+#: embedded model and with the meta-learner alone (``llm=None``); both hand over to plain PSO.
+META_SEARCHERS = {"metallmix": "embedded", "metallmix-meta": None}
+ALL_SEARCHERS = "optuna,hyperopt,nevergrad-pso,nevergrad-cma,random,llm-pso,pso,llm,sobol,metallmix,metallmix-meta"
 
 
 class CompletionOrder(Callback):
@@ -96,6 +99,36 @@ def best_at(values: Sequence[float | None], budgets: Sequence[int], mode: str) -
     return out
 
 
+def meta_store_without(dataset: str, workdir: str | Path) -> str:
+    """Path of a copy of the packaged seed meta-dataset without ``dataset``'s experiments.
+
+    MetaLLMiX is benchmarked as on a new data set: the task's own past results would tell it the
+    answer. The copy keeps every data set's meta-features (the target's included, so that it can
+    be described) and is made once per ``workdir``.
+    """
+    from benchmarks.metallmix_bench import loo_store
+    from raytune_llm.meta import MetaStore
+
+    path = Path(workdir) / f"meta-without-{dataset}.sqlite"
+    if not path.exists():
+        with MetaStore.seed() as seed_store:
+            loo_store(seed_store, dataset, path).close()
+    return str(path)
+
+
+def make_task_searcher(name: str, task: Any, seed: int, workdir: str | Path) -> Any:
+    """The searcher ``name`` for ``task``: a registered one, or MetaLLMiX on a store without the task's data."""
+    if name not in META_SEARCHERS:
+        return make_searcher(name, seed)
+    from raytune_llm import LLMPSOSearcher, MetaLLMiXSearcher
+    from raytune_llm.tuning import META_TASKS, metallmix_dataset
+
+    dataset = metallmix_dataset(task.name, task.space.get("dataset"))
+    return MetaLLMiXSearcher(meta=meta_store_without(dataset, workdir), dataset=dataset,
+                             model=META_TASKS[task.name][1], llm=META_SEARCHERS[name], seed=seed, telemetry=False,
+                             inner=LLMPSOSearcher(llm=None, seed=seed, telemetry=False))
+
+
 def run_task(task: Any, searcher_name: str, seed: int, *, trials: int, concurrency: int, storage: str,
              budgets: Sequence[int]) -> RunResult:
     """One Tune run of ``searcher_name`` on ``task`` (a :class:`raytune_llm.tuning.Task`)."""
@@ -103,7 +136,7 @@ def run_task(task: Any, searcher_name: str, seed: int, *, trials: int, concurren
 
     from raytune_llm.tuning import best_so_far
 
-    searcher = make_searcher(searcher_name, seed)
+    searcher = make_task_searcher(searcher_name, task, seed, storage)
     recorder = CompletionOrder(task.metric)
     start = time.perf_counter()
     tune.Tuner(
@@ -239,9 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks, searchers = _csv(args.tasks), _csv(args.searchers)
     if not tasks or any(t not in TASK_NAMES for t in tasks):
         parser.error(f"--tasks must be a comma-separated subset of {TASK_NAMES}, got {args.tasks!r}")
-    unknown = [s for s in searchers if s not in PEERS]
+    unknown = [s for s in searchers if s not in PEERS and s not in META_SEARCHERS]
     if unknown or not searchers:
-        parser.error(f"unknown searcher(s) {unknown}; known: {', '.join(sorted(PEERS))}")
+        parser.error(f"unknown searcher(s) {unknown}; known: {', '.join(sorted([*PEERS, *META_SEARCHERS]))}")
     try:
         budgets = sorted({int(b) for b in _csv(args.budgets)})
     except ValueError:

@@ -317,6 +317,33 @@ def test_tasks_runner_through_ray_tune(tmp_path: Path, monkeypatch: pytest.Monke
     assert json.loads((tmp_path / "tasks.json").read_text())["runs"][0]["values"] == run["values"]
 
 
+@pytest.mark.slow
+@pytest.mark.ray
+def test_tasks_runner_metallmix_meta_learner(tmp_path: Path) -> None:
+    pytest.importorskip("pytorch_lightning")
+    pytest.importorskip("xgboost")
+    stem = tmp_path / "tasks-meta"
+    assert tasks.main(["--tasks", "lstm", "--searchers", "metallmix-meta", "--seeds", "1", "--trials", "2",
+                       "--budgets", "2", "--max-epochs", "1", "--data-fraction", "0.05", "--concurrency", "1",
+                       "--num-cpus", "1", "--storage", str(tmp_path / "ray"), "--out", str(stem)]) == 0
+    (run,) = json.loads((tmp_path / "tasks-meta.json").read_text())["runs"]
+    assert run["searcher"] == "metallmix-meta" and len(run["values"]) == 2 and all(v > 0 for v in run["values"])
+    assert set(run["extra"]["origins"]) == {"meta-learner"}  # n_warm=3 > 2 trials: both warm
+    assert (tmp_path / "ray" / "meta-without-aq-no2-hourly.sqlite").is_file()
+
+
+def test_meta_store_without_drops_only_the_task_data_sets_experiments(tmp_path: Path) -> None:
+    pytest.importorskip("xgboost")
+    from raytune_llm.meta import MetaStore
+
+    path = tasks.meta_store_without("textures", tmp_path)
+    assert tasks.meta_store_without("textures", tmp_path) == path  # made once per directory
+    with MetaStore(path) as store, MetaStore.seed() as seed:
+        left = store.experiments()
+        assert "textures" not in set(left["dataset"]) and len(left) == (seed.experiments()["dataset"] != "textures").sum()
+        assert "textures" in store.dataset_names()  # still described by its meta-features
+
+
 def test_raytune_llm_bench_forwards(monkeypatch: pytest.MonkeyPatch) -> None:
     from raytune_llm import cli
 
