@@ -367,3 +367,71 @@ def test_tuner_with_asha_counts_the_warm_and_stopped_trials(store, learner, tmp_
     assert len(s.history) == 10 and all(h["value"] is not None for h in s.history)  # stopped ones count too
     assert [h["origin"] for h in s.history].count("inner") == 7 and s.counters["inner_told"] == 3
     assert s.best["value"] == pytest.approx(results.get_best_result().metrics["score"])
+
+
+INTERRUPTED_RUN = """
+import sys
+sys.path[:0] = [{tests!r}]
+import ray
+from ray import tune
+from conformance.suite import SPACE
+from support.metastores import features
+from raytune_llm import LLMPSOSearcher, MetaLLMiXSearcher
+from test_meta_searcher import slow_quad
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+         runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}}}}})
+searcher = MetaLLMiXSearcher(meta={meta!r}, features=features(5, 1000), task="image-classification", llm=None, seed=0,
+                             n_warm=3, inner=LLMPSOSearcher(llm=None, seed=0, swarm_size=4))
+tune.Tuner(slow_quad, param_space=dict(SPACE),
+           tune_config=tune.TuneConfig(metric="score", mode="min", search_alg=searcher, num_samples=12,
+                                       max_concurrent_trials=2),
+           run_config=tune.RunConfig(storage_path={storage!r}, name="resume", verbose=0)).fit()
+"""
+
+
+def slow_quad(config):
+    time.sleep(0.7)
+    tune.report({"score": objective(config)})
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_interrupted_run_resumes_with_tuner_restore(tmp_path):
+    """Driver interrupted after the warm start: the restored run finishes the budget, nothing re-run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from support.metastores import build_store
+    from support.ray_local import local_ray
+
+    build_store(tmp_path / "meta.sqlite").close()
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = tmp_path / "resume"
+    code = INTERRUPTED_RUN.format(tests=here, meta=str(tmp_path / "meta.sqlite"), storage=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=os.path.dirname(here))
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = list(path.glob("*/result.json")) if path.exists() else []
+        if sum(1 for f in done if f.stat().st_size > 0) >= 5:  # the 3 warm trials and some of the inner's
+            break
+        time.sleep(0.3)
+    assert proc.poll() is None, "the first run finished (or failed) before it could be interrupted"
+    proc.send_signal(signal.SIGINT)  # an interrupted driver: Tune saves the searcher and exits
+    proc.wait(120)
+    finished_before = sum(1 for f in path.glob("*/result.json") if f.stat().st_size > 0)
+    assert 5 <= finished_before < 12
+    with local_ray():
+        results = tune.Tuner.restore(str(path), trainable=slow_quad, resume_unfinished=True,
+                                     restart_errored=True, param_space=dict(SPACE)).fit()
+    assert len(results) == 12 and not results.errors
+    assert all(r.metrics.get("score") is not None for r in results)
+    configs = {tuple(sorted(flat(r.config).items())) for r in results}
+    assert len(configs) == 12  # the warm configurations were not suggested again after the restore
+    warm = prepared(MetaLLMiXSearcher(meta=str(tmp_path / "meta.sqlite"), features=TARGET, task=TASK, llm=None,
+                                      seed=0, n_warm=3, telemetry=False))
+    expected = {tuple(sorted(flat(warm.suggest(f"w{i}")).items())) for i in range(3)}
+    warm.close()
+    assert expected <= configs  # and they are the meta-learner's three
