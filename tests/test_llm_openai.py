@@ -177,3 +177,13 @@ def test_a_passing_500_while_probing_does_not_pin_a_weaker_mode(server):
     call(backend)
     kinds = [r.get("response_format", {}).get("type") for r in server.requests]
     assert kinds == ["json_schema", "json_object", "json_schema"] and backend.mode == "json_schema"
+
+
+def test_the_tokens_of_a_discarded_probe_answer_are_counted(server):
+    _, alone = call(backend_for(server))  # one good answer: the reference
+    server.set_modes(["invalid"], default="ok")  # json_schema answered with prose, then json_object works
+    backend = backend_for(server)
+    value, usage = call(backend)
+    kinds = [r.get("response_format", {}).get("type") for r in server.requests[1:]]
+    assert value == GOOD and kinds == ["json_schema", "json_object"]
+    assert usage.prompt_tokens > alone.prompt_tokens and usage.completion_tokens > alone.completion_tokens

@@ -166,6 +166,7 @@ class OpenAIBackend:
         modes = [self._mode] if self._mode else [m for m in MODES if self._content_failures.get(m, 0) < 2] or ["prompt"]
         start = time.perf_counter()
         rejected_by_server = True  # every stronger mode so far was refused by the server itself
+        spent = [0, 0]  # prompt and completion tokens of every answer this call received
         for i, mode in enumerate(modes):
             probing = self._mode is None and i < len(modes) - 1
             kwargs = self._request(mode, messages, schema, temperature=temperature, max_tokens=max_tokens, seed=seed)
@@ -187,6 +188,9 @@ class OpenAIBackend:
                 raise _translate(exc) from exc
             except openai.OpenAIError as exc:
                 raise _translate(exc) from exc
+            usage = getattr(response, "usage", None)
+            spent[0] += int(getattr(usage, "prompt_tokens", 0) or 0)  # a discarded probe answer was paid for too
+            spent[1] += int(getattr(usage, "completion_tokens", 0) or 0)
             try:
                 value = parse_json_answer(_content(response), schema)
             except LLMResponseError:
@@ -199,10 +203,9 @@ class OpenAIBackend:
                 raise
             if self._mode is None and rejected_by_server:
                 self._mode = mode  # remembered: every stronger mode is known not to work here
-            usage = getattr(response, "usage", None)
             return value, Usage(
-                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                prompt_tokens=spent[0],
+                completion_tokens=spent[1],
                 latency_s=time.perf_counter() - start,
                 model=str(getattr(response, "model", "") or self.model),
             )
