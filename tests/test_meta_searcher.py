@@ -399,10 +399,8 @@ def slow_quad(config):
 def test_interrupted_run_resumes_with_tuner_restore(tmp_path):
     """Driver interrupted after the warm start: the restored run finishes the budget, nothing re-run."""
     import os
-    import signal
-    import subprocess
-    import sys
 
+    from support.interrupt import interrupt_driver
     from support.metastores import build_store
     from support.ray_local import local_ray
 
@@ -410,18 +408,7 @@ def test_interrupted_run_resumes_with_tuner_restore(tmp_path):
     here = os.path.dirname(os.path.abspath(__file__))
     path = tmp_path / "resume"
     code = INTERRUPTED_RUN.format(tests=here, meta=str(tmp_path / "meta.sqlite"), storage=str(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=os.path.dirname(here))
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        done = list(path.glob("*/result.json")) if path.exists() else []
-        if sum(1 for f in done if f.stat().st_size > 0) >= 5:  # the 3 warm trials and some of the inner's
-            break
-        time.sleep(0.3)
-    assert proc.poll() is None, "the first run finished (or failed) before it could be interrupted"
-    proc.send_signal(signal.SIGINT)  # an interrupted driver: Tune saves the searcher and exits
-    proc.wait(120)
-    finished_before = sum(1 for f in path.glob("*/result.json") if f.stat().st_size > 0)
+    finished_before = interrupt_driver(code, path, after=5)  # the 3 warm trials and some of the inner's
     assert 5 <= finished_before < 12
     with local_ray():
         results = tune.Tuner.restore(str(path), trainable=slow_quad, resume_unfinished=True,

@@ -114,26 +114,12 @@ def slow_quadratic(config):
 
 
 def test_interrupted_run_resumes_with_tuner_restore(tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
+    from support.interrupt import interrupt_driver
 
     here = os.path.dirname(os.path.abspath(__file__))
     path = tmp_path / "resume"
     code = INTERRUPTED_RUN.format(tests=here, storage=str(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=os.path.dirname(here))
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        done = list(path.glob("*/result.json")) if path.exists() else []
-        if sum(1 for f in done if f.stat().st_size > 0) >= 5:
-            break
-        time.sleep(0.3)
-    assert proc.poll() is None, "the first run finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)  # an interrupted driver: Tune saves its state and exits
-    proc.wait(120)
-    finished_before = sum(1 for f in path.glob("*/result.json") if f.stat().st_size > 0)
+    finished_before = interrupt_driver(code, path, after=5)
     assert 5 <= finished_before < 14
     restored = tune.Tuner.restore(str(path), trainable=slow_quadratic, resume_unfinished=True,
                                   restart_errored=True, param_space=SPACE)
