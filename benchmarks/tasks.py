@@ -293,6 +293,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError:
             parser.error(f"--target expects TASK=VALUE with TASK in {tasks}, got {spec!r}")
 
+    settings = {"trials": args.trials, "concurrency": args.concurrency, "max_epochs": args.max_epochs,
+                "data_fraction": args.data_fraction, "dataset": args.dataset, "budgets": budgets}
+    try:
+        log = RunLog(f"{args.out}-runs.jsonl", settings, resume=args.resume)
+    except ValueError as exc:
+        parser.error(str(exc))
+
     import ray
 
     from raytune_llm.tuning import make_task
@@ -300,12 +307,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
              runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}})
-    settings = {"trials": args.trials, "concurrency": args.concurrency, "max_epochs": args.max_epochs,
-                "data_fraction": args.data_fraction, "dataset": args.dataset, "budgets": budgets}
-    try:
-        log = RunLog(f"{args.out}-runs.jsonl", settings, resume=args.resume)
-    except ValueError as exc:
-        parser.error(str(exc))
     results: list[RunResult] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -332,8 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = summarize_tasks(results, budgets)
     table = to_markdown(rows, budgets)
     notes = (f"Ray Tune runs of the packaged trainables, {args.trials} trials each, {args.concurrency} at a time "
-             f"(1 CPU per trial), seeds 0..{args.seeds - 1}; max_epochs {args.max_epochs or 'default'}, data fraction "
-             f"{args.data_fraction or 1}. Best values at smaller budgets are read off each run's best-so-far trace. "
+             f"(1 CPU per trial), seeds 0..{args.seeds - 1}; max_epochs {args.max_epochs or 'default (3)'}, data "
+             f"fraction {args.data_fraction or 1}" + (f", CNN data set {args.dataset}" if "cnn" in tasks else "")
+             + ". Best values at smaller budgets are read off each run's best-so-far trace. "
              "Target per task: " + ", ".join(f"{t} {v:.4g}" + (" (given)" if t in targets else
                                                                " (median best at the largest budget)")
                                                for t, v in used.items())
