@@ -8,7 +8,8 @@ Parts (each delegates to its module, whose own options can follow and override t
   raytune-llm searcher with the embedded model (``llm-pso``, ``llm``) and without (``pso``,
   ``sobol``); trace plots.
 * ``tasks``: the LSTM and CNN trainables through Ray Tune, same searchers plus MetaLLMiX (embedded
-  model and meta-learner alone, from the seed meta-dataset without the task's own data set), 3
+  model and meta-learner alone, from the seed meta-dataset without the task's data set and the
+  data sets derived from the same data), 3
   seeds, best value at 10, 20 and 40 trials and trials-to-target (:mod:`benchmarks.tasks`).
 * ``overhead``: searcher overhead per trial at 100, 1,000 and 5,000 trials
   (:mod:`benchmarks.overhead`).

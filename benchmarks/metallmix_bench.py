@@ -3,7 +3,9 @@
 For each held-out data set D of the seed meta-dataset (``raytune_llm/meta/data/seed.sqlite``):
 
 1. **Recommendation without D.** A temporary copy of the seed store keeps every data set's
-   meta-features but drops D's experiments, so neither retrieval nor the meta-learner (fitted
+   meta-features but drops the experiments of D and of the data sets derived from the same data
+   (``SIBLINGS``: the two hourly NO2 series, digits and its imbalanced subset, MNIST and its
+   14x14 version, whose best configurations coincide), so neither retrieval nor the meta-learner (fitted
    inside :func:`~raytune_llm.meta.recommend.recommend` on that copy) nor the plausible metric
    range has seen D's results; ``exclude_dataset=D`` is passed as well. Two recommendations:
    ``--llm`` (default the embedded model: recommender, judge, retry, meta-learner fallback) and
@@ -126,11 +128,26 @@ def random_configs(space: dict[str, Any], n: int, seed: int, dataset: str) -> li
     return [parsed.from_unit(u) for u in parsed.sample_unit(rng, n)] if n > 0 else []
 
 
-def loo_store(seed_store: Any, held_out: str, path: Path) -> Any:
-    """A writable copy of ``seed_store`` at ``path`` without ``held_out``'s experiments.
+#: Seed data sets derived from one another (the same series or images, another target or resolution
+#: or a subset): their best configurations coincide (e.g. the same best of 16 for aq-no2-hourly and
+#: aq-bgno2-hourly, Spearman 0.96 over the 16), so holding out one leaves its answer in the other.
+#: :func:`held_out_group` holds out the whole group.
+SIBLINGS: tuple[frozenset[str], ...] = (frozenset({"aq-no2-hourly", "aq-bgno2-hourly"}),
+                                         frozenset({"digits", "digits-imbalanced"}),
+                                         frozenset({"mnist", "mnist-lowres"}))
 
-    Every data set (``held_out`` included) keeps its meta-features, so the target can still be
-    described; only its results are gone.
+
+def held_out_group(name: str) -> frozenset[str]:
+    """``name`` and the seed data sets derived from the same data (:data:`SIBLINGS`)."""
+    return next((group for group in SIBLINGS if name in group), frozenset({name}))
+
+
+def loo_store(seed_store: Any, held_out: str, path: Path) -> Any:
+    """A writable copy of ``seed_store`` at ``path`` without the experiments of ``held_out`` and of
+    the data sets derived from the same data (:func:`held_out_group`).
+
+    Every data set (the held-out ones included) keeps its meta-features, so the target can still
+    be described; only their results are gone.
     """
     from raytune_llm.meta import MetaStore
 
@@ -138,7 +155,7 @@ def loo_store(seed_store: Any, held_out: str, path: Path) -> Any:
     for row in seed_store.datasets().to_dict("records"):
         store.add_dataset(row["name"], row["task"], row["features"])
     frame = seed_store.experiments()
-    frame = frame[frame["dataset"] != held_out]
+    frame = frame[~frame["dataset"].isin(held_out_group(held_out))]
     records = []
     for r in frame.to_dict("records"):
         seconds = r["train_time_s"]

@@ -55,8 +55,9 @@ from benchmarks.harness import (
 logger = logging.getLogger(__name__)
 
 TASK_NAMES = ("lstm", "cnn")
-#: Searchers that need the task (its data set's past experiments): MetaLLMiXSearcher with the
-#: embedded model and with the meta-learner alone (``llm=None``); both hand over to plain PSO.
+#: Searchers that need the task (past experiments of other data sets): MetaLLMiXSearcher with the
+#: embedded model and with the meta-learner alone (``llm=None``), warm-started from the seed
+#: meta-dataset without the task's data set and its siblings; both hand over to plain PSO.
 META_SEARCHERS = {"metallmix": "embedded", "metallmix-meta": None}
 ALL_SEARCHERS = "optuna,hyperopt,nevergrad-pso,nevergrad-cma,random,llm-pso,pso,llm,sobol,metallmix,metallmix-meta"
 
@@ -100,19 +101,24 @@ def best_at(values: Sequence[float | None], budgets: Sequence[int], mode: str) -
 
 
 def meta_store_without(dataset: str, workdir: str | Path) -> str:
-    """Path of a copy of the packaged seed meta-dataset without ``dataset``'s experiments.
+    """Path of a copy of the packaged seed meta-dataset without the experiments of ``dataset`` and
+    of the seed data sets derived from the same data (:data:`benchmarks.metallmix_bench.SIBLINGS`).
 
-    MetaLLMiX is benchmarked as on a new data set: the task's own past results would tell it the
-    answer. The copy keeps every data set's meta-features (the target's included, so that it can
-    be described) and is made once per ``workdir``.
+    MetaLLMiX is benchmarked as on a new data set: the task's own past results, or a near-copy's,
+    would tell it the answer. The copy keeps every data set's meta-features (the target's included,
+    so that it can be described) and is made once per ``workdir`` (written whole, then moved in
+    place, so a killed run never leaves half a store to be reused).
     """
     from benchmarks.metallmix_bench import loo_store
     from raytune_llm.meta import MetaStore
 
     path = Path(workdir) / f"meta-without-{dataset}.sqlite"
     if not path.exists():
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
         with MetaStore.seed() as seed_store:
-            loo_store(seed_store, dataset, path).close()
+            loo_store(seed_store, dataset, tmp).close()
+        os.replace(tmp, path)
     return str(path)
 
 

@@ -332,16 +332,23 @@ def test_tasks_runner_metallmix_meta_learner(tmp_path: Path) -> None:
     assert (tmp_path / "ray" / "meta-without-aq-no2-hourly.sqlite").is_file()
 
 
-def test_meta_store_without_drops_only_the_task_data_sets_experiments(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("dataset", "dropped"), [("textures", {"textures"}),
+                                                  ("mnist-lowres", {"mnist", "mnist-lowres"}),
+                                                  ("aq-no2-hourly", {"aq-no2-hourly", "aq-bgno2-hourly"})])
+def test_meta_store_without_drops_the_task_data_set_and_its_siblings(tmp_path: Path, dataset: str,
+                                                                    dropped: set[str]) -> None:
     pytest.importorskip("xgboost")
     from raytune_llm.meta import MetaStore
 
-    path = tasks.meta_store_without("textures", tmp_path)
-    assert tasks.meta_store_without("textures", tmp_path) == path  # made once per directory
+    path = tasks.meta_store_without(dataset, tmp_path)
+    assert tasks.meta_store_without(dataset, tmp_path) == path  # made once per directory
+    assert [p.name for p in tmp_path.iterdir()] == [Path(path).name]  # no temporary file left
     with MetaStore(path) as store, MetaStore.seed() as seed:
         left = store.experiments()
-        assert "textures" not in set(left["dataset"]) and len(left) == (seed.experiments()["dataset"] != "textures").sum()
-        assert "textures" in store.dataset_names()  # still described by its meta-features
+        kept = seed.experiments()
+        assert set(left["dataset"]) == set(kept["dataset"]) - dropped
+        assert len(left) == (~kept["dataset"].isin(dropped)).sum()
+        assert dropped <= set(store.dataset_names())  # still described by their meta-features
 
 
 def test_raytune_llm_bench_forwards(monkeypatch: pytest.MonkeyPatch) -> None:

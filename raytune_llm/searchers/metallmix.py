@@ -493,6 +493,8 @@ class MetaLLMiXSearcher(LLMSearcherBase):
 
     def benchmark_extra(self) -> dict[str, Any]:
         extra = super().benchmark_extra()
+        if self.warm_start_error is not None:
+            extra["warm_start_error"] = self.warm_start_error  # the run was the inner searcher alone
         if self.recommendation is not None:
             rec = self.recommendation
             extra["recommendation"] = {"path": rec.path, "judge_score": rec.judge_score, "attempts": rec.attempts,
