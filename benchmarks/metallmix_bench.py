@@ -290,8 +290,8 @@ def run_dataset(name: str, *, seed_store: Any, trainer: Trainer, workdir: Path, 
                            "data_fraction": space.constants.get("data_fraction"), "recommendations": {}}
     for label, llm in recommenders.items():
         key = json.dumps({"dataset": name, "recommender": label, "llm": getattr(llm, "spec", None),
-                          "attempts": attempts, "timeout_s": timeout_s, "seed": 0, "overrides": overrides},
-                         sort_keys=True)
+                          "attempts": attempts, "timeout_s": timeout_s, "seed": 0, "overrides": overrides,
+                          "held_out": sorted(held_out_group(name))}, sort_keys=True)
         record = trainer.cache.get("recommendation", key)
         if record is None:
             rec = recommend_without(name, entry, seed_store, workdir, llm=llm, seed=0, attempts=attempts,
@@ -394,9 +394,10 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 NOTES = (
-    "Leave one data set out over the seed meta-dataset: for each held-out data set its experiments are removed "
-    "from a copy of the seed store before the recommendation (retrieval, meta-learner fit and metric range never "
-    "see them). The recommended configuration and the random configurations are trained exactly as the seed runs "
+    "Leave one data set out over the seed meta-dataset: for each held-out data set its experiments, and those of "
+    "the seed data sets derived from the same data (digits and digits-imbalanced, mnist and mnist-lowres, the two "
+    "hourly NO2 series), are removed from a copy of the seed store before the recommendation (retrieval, "
+    "meta-learner fit and metric range never see them). The recommended configuration and the random configurations are trained exactly as the seed runs "
     "(`benchmarks.meta_seed.run_one`, the data set's epochs and data fraction, value after the last epoch, "
     "training seed 0 unless stated). 'best of N' is the first N of one seeded pool of uniform random "
     "configurations (nested); 'E[best of N] gap %' compares with the expected best of N random trials drawn "
