@@ -802,15 +802,34 @@ def write_results(
     return md_path, json_path
 
 
+def code_version() -> dict[str, Any]:
+    """The git commit of the repository (and whether its tracked files differ from it) and the
+    recorded package versions: what a run log checks before mixing old and new runs."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                    capture_output=True, text=True, timeout=10, check=True).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"commit": commit, "dirty": dirty, "packages": environment_info()["packages"]}
+
+
 class RunLog:
     """Append-only JSON-lines file of finished runs: a long benchmark that is stopped resumes.
 
     The first line records the settings that every run of the file shares (budget, shift,
-    durations...); each further line is one :class:`RunResult`. With ``resume=False`` the file is
-    started afresh; with ``resume=True`` the runs already in it are kept and :meth:`done` returns
-    them, so the caller skips those (searcher, function, dim, concurrency, seed) keys. Resuming with
-    different settings raises ``ValueError`` naming them (a run of another budget is not the same
-    run).
+    durations...) and the code version (:func:`code_version`); each further line is one
+    :class:`RunResult`. With ``resume=True`` the runs already in the file are kept and
+    :meth:`done` returns them, so the caller skips those (searcher, function, dim, concurrency,
+    seed) keys; resuming with different settings raises ``ValueError`` naming both (a run of
+    another budget is not the same run), and a different code version is reported on stderr (the
+    results then mix two versions: rerun without ``--resume`` if the change matters). Without
+    ``resume`` an existing log that holds runs is kept as ``<path>.bak`` and a new one started.
+    What happened is said on stderr.
 
     Args:
         path: The ``.jsonl`` file (parent directories are created).
@@ -821,28 +840,54 @@ class RunLog:
     def __init__(self, path: str | Path, settings: dict[str, Any], *, resume: bool) -> None:
         self.path = Path(path)
         self.settings = json.loads(json.dumps(_jsonable(settings), sort_keys=True))
+        self.version = code_version()
         self._runs: dict[tuple, RunResult] = {}
-        if resume and self.path.exists():
-            lines = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-            head = json.loads(lines[0]) if lines else {}
-            if head.get("settings") != self.settings:
-                raise ValueError(
-                    f"cannot resume {self.path}: it was written with settings {head.get('settings')}, "
-                    f"this run has {self.settings}; use the same options, another --out, or no --resume")
-            for line in lines[1:]:
-                try:
-                    run = RunResult.from_dict(json.loads(line))
-                except (ValueError, TypeError):  # a line cut short when the run was killed
-                    logger.warning("skipping an unreadable line of %s", self.path)
-                    continue
-                self._runs[self.key(run)] = run
-            logger.info("resuming from %s: %d runs done", self.path, len(self._runs))
+        lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+        lines = [ln for ln in lines if ln.strip()]
+        if resume:
+            if not lines:
+                print(f"--resume: no runs logged in {self.path} yet; starting afresh", file=sys.stderr)
+            else:
+                self._load(lines)
+        elif len(lines) > 1:
+            backup = self.path.with_name(self.path.name + ".bak")
+            os.replace(self.path, backup)
+            print(f"{self.path} held {len(lines) - 1} runs: kept as {backup} (pass --resume to continue a run)",
+                  file=sys.stderr)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")  # rewritten whole: drops a cut-short last line
+        head = {"settings": self.settings, "version": self.version}
         tmp.write_text("".join(json.dumps(_jsonable(d), sort_keys=True) + "\n" for d in
-                               [{"settings": self.settings}, *(r.to_dict() for r in self._runs.values())]),
-                       encoding="utf-8")
+                               [head, *(r.to_dict() for r in self._runs.values())]), encoding="utf-8")
         os.replace(tmp, self.path)
+
+    def _load(self, lines: list[str]) -> None:
+        try:
+            head = json.loads(lines[0])
+            logged = head["settings"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"cannot resume {self.path}: its first line is not a run-log header ({exc}); "
+                             "use another --out or no --resume") from exc
+        if logged != self.settings:
+            raise ValueError(f"cannot resume {self.path}: it was written with settings {logged}, "
+                             f"this run has {self.settings}; use the same options, another --out, or no --resume")
+        old = head.get("version") or {}
+        if (old.get("commit"), old.get("dirty")) != (self.version["commit"], self.version["dirty"]) or \
+                old.get("packages") != self.version["packages"]:
+            print(f"--resume: {self.path} was started by another version of the code ({old.get('commit')}, "
+                  f"modified {old.get('dirty')}) than this run ({self.version['commit']}, modified "
+                  f"{self.version['dirty']}); its runs are kept: rerun without --resume if the change matters",
+                  file=sys.stderr)
+        skipped = 0
+        for line in lines[1:]:
+            try:
+                run = RunResult.from_dict(json.loads(line))
+            except (ValueError, TypeError, AttributeError):  # a line cut short when the run was killed
+                skipped += 1
+                continue
+            self._runs[self.key(run)] = run
+        print(f"--resume: {len(self._runs)} runs kept from {self.path}"
+              + (f" ({skipped} unreadable lines dropped)" if skipped else ""), file=sys.stderr)
 
     @staticmethod
     def key(run: RunResult) -> tuple:
@@ -856,9 +901,6 @@ class RunLog:
     def append(self, run: RunResult) -> None:
         """Logs a finished run (one line, flushed)."""
         self._runs[self.key(run)] = run
-        self._write(run)
-
-    def _write(self, run: RunResult) -> None:
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(_jsonable(run.to_dict()), sort_keys=True) + "\n")
             fh.flush()
@@ -1038,13 +1080,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         functions = {name: f.shifted(args.shift) for name, f in functions.items()}
 
     command = "python -m benchmarks.harness " + shlex.join(argv)
-    for sname in snames:
-        warm_up(sname)
     settings = {"budget": args.budget, "durations": args.durations, "shift": args.shift}
     try:
         log = RunLog(f"{args.out}-runs.jsonl", settings, resume=args.resume)
     except ValueError as exc:
         parser.error(str(exc))
+    for sname in snames:
+        warm_up(sname)
     results: list[RunResult] = []
     total = len(fnames) * len(dims) * len(concs) * len(snames) * args.seeds
     done = 0

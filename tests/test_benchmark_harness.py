@@ -402,18 +402,38 @@ def test_main_resume_runs_only_what_is_missing(tmp_path: Path, monkeypatch: pyte
     real = harness.run_searcher
     monkeypatch.setattr(harness, "run_searcher",  # budget 5: not the warm-up run (budget 4)
                         lambda *a, **kw: (kw["budget"] == 5 and ran.append(kw["seed"])) or real(*a, **kw))
+    capsys.readouterr()
     assert harness.main([*base, "--seeds", "2", "--resume"]) == 0
-    assert ran == [1]  # seed 0 came from the log
+    assert "1 runs kept" in capsys.readouterr().err and ran == [1]  # seed 0 came from the log
     runs = harness.load_results(tmp_path / "resume.json")
     assert [r.seed for r in runs] == [0, 1] and runs[0].values == first[0].values
     assert [json.loads(line).get("seed") for line in log.read_text().splitlines()] == [None, 0, 1]  # cut line gone
+    assert json.loads(log.read_text().splitlines()[0])["version"]["packages"]["ray"]
 
     ran.clear()
-    assert harness.main([*base, "--seeds", "1"]) == 0  # without --resume the log starts afresh
+    assert harness.main([*base, "--seeds", "1"]) == 0  # without --resume a new log; the old one kept aside
     assert ran == [0] and len(log.read_text().splitlines()) == 2
+    assert len((tmp_path / "resume-runs.jsonl.bak").read_text().splitlines()) == 3
+    assert "kept as" in capsys.readouterr().err
 
-    capsys.readouterr()
     with pytest.raises(SystemExit):
         harness.main([*base, "--seeds", "1", "--budget", "7", "--resume"])
     err = capsys.readouterr().err
     assert "cannot resume" in err and "'budget': 5" in err and "'budget': 7" in err
+
+    log.write_text("not a header\n{}\n")
+    with pytest.raises(SystemExit):
+        harness.main([*base, "--seeds", "1", "--resume"])
+    assert "not a run-log header" in capsys.readouterr().err
+
+    header = json.dumps({"settings": {"budget": 5, "durations": "unit", "shift": None},
+                         "version": {"commit": "0" * 40, "dirty": False, "packages": {}}})
+    log.write_text(header + "\n" + log_line_of(first[0]) + "\n[1, 2]\n")
+    ran.clear()
+    assert harness.main([*base, "--seeds", "1", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert ran == [] and "another version of the code" in err and "1 unreadable lines dropped" in err
+
+
+def log_line_of(run: harness.RunResult) -> str:
+    return json.dumps(run.to_dict())
