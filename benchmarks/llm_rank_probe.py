@@ -17,9 +17,11 @@ The model (default the embedded SmolLM2-135M) sees the task, the space, the hist
 and the numbered candidates (in random order) and answers ``{"pick": N}`` (a grammar keeps N in
 range). Scored: the true rank of the picked candidate among the candidates (1 = best; ties share
 the better rank), how often it is the best, how often it is in the better half. Beside it, on the
-same probes: chance (rank (m+1)/2 exactly), the kernel surrogate that LLM-PSO already uses to
-screen proposals (:func:`raytune_llm.proposals.swarm.kernel_predict` on the history), and the
-candidate nearest to the best trial so far (in the unit cube). Also the positions the model picked,
+same probes: chance (a uniform pick, exact per probe: (m+1)/2 without ties), the kernel
+surrogate that LLM-PSO already uses to screen proposals
+(:func:`raytune_llm.proposals.swarm.kernel_predict` on the history), and the candidate nearest
+to the best trial so far (in the unit cube). Intervals resample whole problems, since the probes
+of one problem share its data. Also the positions the model picked,
 to show a bias to the first or last item.
 
 Usage (repository root)::
@@ -37,6 +39,7 @@ import math
 import shlex
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -126,7 +129,7 @@ def function_probes(n: int, *, history: int, candidates: int, seed: int, dim: in
     for name in FUNCTIONS:
         fn = get_function(name).shifted(1)
         space = SearchSpace.from_tune(fn.param_space(dim))
-        rng = np.random.default_rng([seed, len(name), dim])
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode()), dim])
         for _ in range(n):
             points = [space.flat_from_unit(rng.random(dim)) for _ in range(history + candidates)]
             vals = [float(fn(p)) for p in points]
@@ -152,7 +155,7 @@ def meta_probes(n: int, *, candidates: int, seed: int) -> list[Probe]:
         space = SearchSpace.from_tune(entry["space"])
         task = (f"a small CNN classifying the '{name}' images" if entry["model"] == "cnn"
                 else f"an LSTM forecasting NO2 air pollution ('{name}' series)")
-        rng = np.random.default_rng([seed, len(name)])
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
         for _ in range(n):
             order = rng.permutation(len(rows))
             cand, hist = order[:candidates], order[candidates:]
@@ -186,7 +189,10 @@ def run_probes(probes: Sequence[Probe], backend: Any, *, timeout_s: float = 120.
     for i, probe in enumerate(probes):
         m = len(probe.candidates)
         llm, seconds, error = ask(backend, probe, timeout_s=timeout_s)
-        rec = {"source": probe.source, "problem": probe.problem, "m": m, "chance_rank": (m + 1) / 2,
+        ranks = [true_rank(probe.values, j, probe.mode) for j in range(m)]  # a uniform pick's ranks (ties!)
+        rec = {"source": probe.source, "problem": probe.problem, "m": m,
+               "chance_rank": float(np.mean(ranks)), "chance_best": float(np.mean([r == 1 for r in ranks])),
+               "chance_top_half": float(np.mean([r <= m // 2 for r in ranks])),
                "llm_pick": llm, "llm_error": error, "llm_seconds": seconds,
                "llm_rank": None if llm is None else true_rank(probe.values, llm, probe.mode),
                "kernel_rank": true_rank(probe.values, kernel_pick(probe), probe.mode),
@@ -201,26 +207,45 @@ def run_probes(probes: Sequence[Probe], backend: Any, *, timeout_s: float = 120.
 PICKERS = ("llm", "kernel", "nearest_best")
 
 
+def _problem_bootstrap(group: Sequence[dict[str, Any]], key: str, n: int = 2000) -> list[float] | None:
+    """95% interval of the mean of ``key`` over probes, resampling whole problems (the probes of
+    one problem share its data, so they are not independent), then probes within them."""
+    problems = sorted({r["problem"] for r in group})
+    by_problem = [np.array([r[key] for r in group if r["problem"] == p and r[key] is not None], dtype=float)
+                  for p in problems]
+    by_problem = [a for a in by_problem if len(a)]
+    if not by_problem:
+        return None
+    rng = np.random.default_rng(0)
+    means = []
+    for _ in range(n):
+        picked = [by_problem[i] for i in rng.integers(0, len(by_problem), len(by_problem))]
+        means.append(np.concatenate([rng.choice(a, len(a)) for a in picked]).mean())
+    return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
+
+
 def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per source, per picker: mean rank (95% bootstrap interval), P(best), P(better half)."""
+    """Per source, per picker: mean rank (95% bootstrap interval over problems), P(best), P(better
+    half); chance is a uniform pick on the same probes (ties share the better rank)."""
     rows = []
     for source in sorted({r["source"] for r in records}):
         group = [r for r in records if r["source"] == source]
-        m = group[0]["m"]
-        rows.append({"source": source, "picker": "chance", "probes": len(group), "mean_rank": (m + 1) / 2,
-                     "ci": None, "p_best": 1 / m, "p_top_half": (m // 2) / m, "failed": 0})
+        rows.append({"source": source, "picker": "chance", "probes": len(group),
+                     "mean_rank": float(np.mean([r["chance_rank"] for r in group])), "ci": None,
+                     "p_best": float(np.mean([r["chance_best"] for r in group])),
+                     "p_top_half": float(np.mean([r["chance_top_half"] for r in group])), "failed": 0})
         for picker in PICKERS:
-            ranks = np.array([r[f"{picker}_rank"] for r in group if r[f"{picker}_rank"] is not None], dtype=float)
+            scored = [r for r in group if r[f"{picker}_rank"] is not None]
+            ranks = np.array([r[f"{picker}_rank"] for r in scored], dtype=float)
             failed = len(group) - len(ranks)
             if not len(ranks):
                 rows.append({"source": source, "picker": picker, "probes": len(group), "mean_rank": None, "ci": None,
                              "p_best": None, "p_top_half": None, "failed": failed})
                 continue
-            rng = np.random.default_rng(0)
-            boots = rng.choice(ranks, size=(2000, len(ranks)), replace=True).mean(axis=1)
+            halves = np.array([r[f"{picker}_rank"] <= r["m"] // 2 for r in scored])
             rows.append({"source": source, "picker": picker, "probes": len(group), "mean_rank": float(ranks.mean()),
-                         "ci": [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))],
-                         "p_best": float((ranks == 1).mean()), "p_top_half": float((ranks <= m // 2).mean()),
+                         "ci": _problem_bootstrap(scored, f"{picker}_rank"),
+                         "p_best": float((ranks == 1).mean()), "p_top_half": float(halves.mean()),
                          "failed": failed})
     return rows
 
@@ -306,7 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes = (f"{len(probes)} probes, {args.candidates} candidates each (functions: {args.history} history points; "
              f"meta: the other {16 - args.candidates} experiments of the data set), model `{args.llm}`, temperature 0, "
              f"{time.perf_counter() - start:.0f} s. Candidates are shown in random order. Rank 1 = the best of the "
-             f"candidates; chance = (m+1)/2. 95% CI: bootstrap of the mean over probes.")
+             f"candidates (ties share the better rank); chance = a uniform pick on the same probes, exactly. 95% CI: "
+             f"bootstrap of the mean, resampling problems (functions, data sets), then probes within them.")
     stem = args.out
     md, js = write_results(rows, [], stem, command="python -m benchmarks.llm_rank_probe " + shlex.join(argv),
                            table=table(rows, pos), title="LLM rank probe", notes=notes,

@@ -55,7 +55,7 @@ def test_scoring_with_a_scripted_model():
     rows = probe.summarize(records)
     llm = next(r for r in rows if r["picker"] == "llm")
     assert llm["mean_rank"] == pytest.approx(sum(r["llm_rank"] for r in records) / len(records))
-    assert next(r for r in rows if r["picker"] == "chance")["mean_rank"] == 2.5
+    assert next(r for r in rows if r["picker"] == "chance")["mean_rank"] == 2.5  # no ties among random points
     assert probe.positions(records) == {"functions": {2: len(probes)}}
 
 
@@ -84,3 +84,20 @@ def test_one_probe_with_the_real_embedded_model(embedded):
     p = probe.function_probes(1, history=5, candidates=4, seed=3)[0]
     (record,) = probe.run_probes([p], embedded)
     assert record["llm_error"] is None and 1 <= record["llm_rank"] <= 4
+
+
+def test_chance_counts_ties_and_intervals_resample_problems():
+    p = probe.function_probes(1, history=4, candidates=4, seed=4)[0]
+    p.values = [1.0, 1.0, 1.0, 2.0]  # three tied best: a uniform pick's rank is 1, 1, 1 or 4
+    (record,) = probe.run_probes([p], ScriptedBackend([{"pick": 4}]))
+    assert record["chance_rank"] == pytest.approx(7 / 4) and record["chance_best"] == pytest.approx(3 / 4)
+    assert record["llm_rank"] == 4
+    group = [{"problem": "a", "x": 1.0}] * 5 + [{"problem": "b", "x": 3.0}] * 5
+    lo, hi = probe._problem_bootstrap(group, "x")
+    assert lo == 1.0 and hi == 3.0  # with two problems a resample can be all-a or all-b
+
+
+def test_probes_of_problems_with_names_of_equal_length_differ():
+    pytest.importorskip("pytorch_lightning")
+    probes = {p.problem: p for p in probe.meta_probes(1, candidates=8, seed=0)}
+    assert probes["mnist"].candidates != probes["faces"].candidates  # seeded by name, not by its length
