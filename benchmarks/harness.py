@@ -919,6 +919,8 @@ def plot_traces(
     function: str | None = None,
     dim: int | None = None,
     concurrency: int | None = None,
+    zoom_from: int | None = None,
+    ylabel: str = "best value so far",
 ) -> Path:
     """Plots the median (and IQR band) best-so-far trace per searcher.
 
@@ -931,6 +933,11 @@ def plot_traces(
         function: Keep only this function.
         dim: Keep only this dimension.
         concurrency: Keep only this concurrency.
+        zoom_from: None: a symmetric-log y axis over everything (test functions span
+            orders of magnitude). A trial number: a linear y axis limited to the bands from
+            that trial on (a validation metric whose differences are small once a few
+            trials have run).
+        ylabel: What the y axis shows (the metric).
 
     Returns:
         The written path.
@@ -959,7 +966,8 @@ def plot_traces(
         by_searcher[r.searcher].append(r)
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for searcher in sorted(by_searcher):
+    shown: list[np.ndarray] = []
+    for i, searcher in enumerate(sorted(by_searcher)):
         traces = [r.best_trace for r in by_searcher[searcher] if r.best_trace]
         if not traces:
             continue
@@ -968,14 +976,24 @@ def plot_traces(
         mat = np.array([t + [t[-1]] * (n - len(t)) for t in traces], dtype=float)
         q25, med, q75 = np.percentile(mat, [25, 50, 75], axis=0)
         x = np.arange(1, n + 1)
-        (line,) = ax.plot(x, med, label=f"{searcher} (n={len(traces)})")
+        (line,) = ax.plot(x, med, label=f"{searcher} (n={len(traces)})",
+                          linestyle=("-", "--", ":")[i // 10 % 3])  # the colour cycle has 10 colours
         ax.fill_between(x, q25, q75, color=line.get_color(), alpha=0.2)
-    targets = sorted({r.target for r in sel})
+        if zoom_from is not None:
+            shown += [q25[zoom_from - 1:], q75[zoom_from - 1:]]
+    targets = sorted({r.target for r in sel if math.isfinite(r.target)})
     for t in targets:
         ax.axhline(t, color="k", linestyle="--", linewidth=0.8)
-    ax.set_yscale("symlog", linthresh=1e-3)
+    if zoom_from is None:
+        ax.set_yscale("symlog", linthresh=1e-3)
+    elif shown:
+        values = np.concatenate(shown)
+        lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+        pad = 0.05 * (hi - lo) or 0.01 * abs(hi) or 0.01
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_xlim(left=zoom_from)
     ax.set_xlabel("completed trials")
-    ax.set_ylabel("best value so far (median, IQR band)")
+    ax.set_ylabel(f"{ylabel} (median, IQR band)")
     ax.set_title(f"{fname}, dim {d}, concurrency {conc} (dashed: target)")
     ax.legend()
     fig.tight_layout()

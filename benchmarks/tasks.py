@@ -351,7 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        table=table, title="Ray Tune tasks", notes=notes, extra={"targets": used})
     for name in tasks:
         if any(r.function == name and r.best_trace for r in results):
-            plot_traces(results, out.with_name(f"{out.name}-{name}.png"), function=name)
+            metric = next(r.extra["metric"] for r in results if r.function == name)
+            plot_traces(results, out.with_name(f"{out.name}-{name}.png"), function=name,
+                        zoom_from=min(5, args.trials), ylabel=f"best {metric} so far")
     print(table, end="")
     print(f"wrote {md_path} and {json_path}")
     return 0
