@@ -261,7 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     parser.add_argument("--max-epochs", type=int, default=None, help="epochs per trial (default: the trainable's)")
     parser.add_argument("--data-fraction", type=float, default=None, help="fraction of the data (default: all)")
-    parser.add_argument("--dataset", default="textures", help="cnn data set: textures, digits, mnist")
+    parser.add_argument("--dataset", default="mnist-lowres",
+                        help="cnn data set (trainables.data.IMAGE_DATASETS); default mnist-lowres: textures "
+                             "reaches 100%% validation accuracy within a few trials, which ranks no searcher")
     parser.add_argument("--target", action="append", default=[], metavar="TASK=VALUE",
                         help="trials-to-target threshold (default: the median best at the largest budget)")
     parser.add_argument("--storage", default=None, help="Tune storage (default: a temporary directory)")
