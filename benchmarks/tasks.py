@@ -100,6 +100,11 @@ def best_at(values: Sequence[float | None], budgets: Sequence[int], mode: str) -
     return out
 
 
+def n_tuned(task: Any) -> int:
+    """Number of searched hyperparameters of a task's space (the constants excluded)."""
+    return sum(1 for v in task.space.values() if hasattr(v, "sample"))
+
+
 def meta_store_without(dataset: str, workdir: str | Path) -> str:
     """Path of a copy of the packaged seed meta-dataset without the experiments of ``dataset`` and
     of the seed data sets derived from the same data (:data:`benchmarks.metallmix_bench.SIBLINGS`).
@@ -162,9 +167,8 @@ def run_task(task: Any, searcher_name: str, seed: int, *, trials: int, concurren
     best = (min if task.mode == "min" else max)(scored) if scored else None
     extra.update({"metric": task.metric, "mode": task.mode, "best_at": best_at(values, budgets, task.mode),
                   "trial_ids": recorder.trial_ids})
-    n_params = sum(1 for v in task.space.values() if hasattr(v, "sample"))
     return RunResult(
-        searcher=searcher_name, function=task.name, dim=n_params, concurrency=concurrency, seed=seed,
+        searcher=searcher_name, function=task.name, dim=n_tuned(task), concurrency=concurrency, seed=seed,
         budget=trials, target=math.nan, durations="ray-tune", values=values,
         best_trace=best_so_far(values, task.mode), evals_to_target=None, best_at_budget=best, best_config=None,
         overhead_s_per_trial=0.0, suggest_s_mean=0.0, suggest_s_p99=0.0, complete_s_mean=0.0,
@@ -322,10 +326,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in tasks:
                 task = make_task(name, max_epochs=args.max_epochs, data_fraction=args.data_fraction,
                                  dataset=args.dataset)
-                n_params = sum(1 for v in task.space.values() if hasattr(v, "sample"))
                 for searcher in searchers:
                     for seed in range(args.seeds):
-                        r = log.done(searcher, name, n_params, args.concurrency, seed)
+                        r = log.done(searcher, name, n_tuned(task), args.concurrency, seed)
                         if r is not None:
                             results.append(r)
                             continue
