@@ -17,6 +17,12 @@ Parts (each delegates to its module, whose own options can follow and override t
   generation-synchronous PSO (:mod:`benchmarks.utilisation`).
 * ``llm-cost``: prompt tokens as the history grows to 1,000 trials, tokens per trial of the
   committed LLM runs (:mod:`benchmarks.llm_cost`).
+* ``metallmix-loo``: MetaLLMiX zero-shot, leave one data set (and its siblings) out of the seed
+  meta-dataset: the recommendation (embedded model, and the meta-learner alone) against the best
+  of 20 and 50 random trainings, in metric and in time (:mod:`benchmarks.metallmix_bench`; every
+  training is kept in ``<stem>-runs.jsonl`` and reused on a rerun).
+* ``llm-rank-probe``: can the model pick the best of 8 untried candidates, against chance and the
+  kernel surrogate (:mod:`benchmarks.llm_rank_probe`); ``--quick`` uses a scripted test double.
 * ``all``: every part above, in that order (extra options are not allowed).
 
 Results go to ``DIR/<part>-<date>.{md,json,png}`` (default DIR ``benchmarks/results``), each with
@@ -43,7 +49,7 @@ from pathlib import Path
 
 PEER_NAMES = "optuna,hyperopt,nevergrad-pso,nevergrad-cma,random"
 OWN_NAMES = "llm-pso,pso,llm,sobol"
-PARTS = ("functions", "tasks", "overhead", "utilisation", "llm-cost")
+PARTS = ("functions", "tasks", "overhead", "utilisation", "llm-cost", "metallmix-loo", "llm-rank-probe")
 
 
 def _functions(stem: str, quick: bool) -> tuple[str, list[str]]:
@@ -80,6 +86,19 @@ def _llm_cost(stem: str, quick: bool) -> tuple[str, list[str]]:
     return "benchmarks.llm_cost", ["--trials", "1000", "--dims", "5,10", "--verify", "--out", stem]
 
 
+def _metallmix_loo(stem: str, quick: bool) -> tuple[str, list[str]]:
+    if quick:
+        return "benchmarks.metallmix_bench", ["--quick", "--out", stem]
+    return "benchmarks.metallmix_bench", ["--random", "20,50", "--cap", "digits=20", "--seeds", "2", "--llm",
+                                          "embedded", "--cache", f"{stem}-runs.jsonl", "--plot", "--out", stem]
+
+
+def _llm_rank_probe(stem: str, quick: bool) -> tuple[str, list[str]]:
+    if quick:
+        return "benchmarks.llm_rank_probe", ["--quick", "--llm", "scripted-first", "--out", stem]
+    return "benchmarks.llm_rank_probe", ["--probes", "15", "--llm", "embedded", "--out", stem]
+
+
 #: part -> ``(output stem, quick) -> (module, argv)``
 COMMANDS: dict[str, Callable[[str, bool], tuple[str, list[str]]]] = {
     "functions": _functions,
@@ -87,6 +106,8 @@ COMMANDS: dict[str, Callable[[str, bool], tuple[str, list[str]]]] = {
     "overhead": _overhead,
     "utilisation": _utilisation,
     "llm-cost": _llm_cost,
+    "metallmix-loo": _metallmix_loo,
+    "llm-rank-probe": _llm_rank_probe,
 }
 
 

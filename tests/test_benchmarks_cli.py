@@ -60,7 +60,8 @@ def _read(out: Path, stem: str) -> dict[str, Any]:
 def test_plan_lists_every_part_with_dated_stems() -> None:
     commands = entry.plan("all", quick=False, out="res", date=DATE)
     assert [m for m, _ in commands] == ["benchmarks.harness", "benchmarks.tasks", "benchmarks.overhead",
-                                        "benchmarks.utilisation", "benchmarks.llm_cost"]
+                                        "benchmarks.utilisation", "benchmarks.llm_cost",
+                                        "benchmarks.metallmix_bench", "benchmarks.llm_rank_probe"]
     for (_, argv), part in zip(commands, entry.PARTS):
         assert argv[argv.index("--out") + 1] == str(Path("res") / f"{part}-{DATE}")
     functions = commands[0][1]
@@ -69,6 +70,9 @@ def test_plan_lists_every_part_with_dated_stems() -> None:
                               "llm", "sobol"}
     assert functions[functions.index("--concurrency") + 1] == "1,8"
     assert "100,1000,5000" in commands[2][1]
+    loo = commands[5][1]  # every training kept beside the results, reused by a rerun
+    assert loo[loo.index("--cache") + 1] == str(Path("res") / f"metallmix-loo-{DATE}-runs.jsonl")
+    assert loo[loo.index("--llm") + 1] == "embedded" and commands[6][1][commands[6][1].index("--llm") + 1] == "embedded"
     quick = entry.plan("overhead", quick=True, out="res", date=DATE, extra=["--searchers", "pso"])
     assert quick[0][1][-2:] == ["--searchers", "pso"] and f"overhead-{DATE}-quick" in " ".join(quick[0][1])
 
@@ -115,6 +119,12 @@ def test_quick_utilisation(tmp_path: Path) -> None:
     assert all(r.n_completed == 16 and 0 < r.busy_fraction <= 1 for r in runs)
     assert all(r.extra["generations"] == 4 for r in runs if r.searcher == "sync-pso")
     assert (tmp_path / f"utilisation-{DATE}-quick.png").stat().st_size > 0
+
+
+def test_quick_llm_rank_probe_uses_the_test_double(tmp_path: Path) -> None:
+    assert entry.main(["llm-rank-probe", "--quick", "--out", str(tmp_path), "--date", DATE]) == 0
+    data = _read(tmp_path, f"llm-rank-probe-{DATE}-quick")
+    assert "--llm scripted-first" in data["command"]
 
 
 @pytest.mark.skipif(not _model_available(), reason="needs llama-cpp-python and the embedded model's file")
