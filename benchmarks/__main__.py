@@ -47,6 +47,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+# benchmarks.harness.BASELINES, not imported here: the harness pulls in Ray
 PEER_NAMES = "optuna,hyperopt,nevergrad-pso,nevergrad-cma,random"
 OWN_NAMES = "llm-pso,pso,llm,sobol"
 PARTS = ("functions", "tasks", "overhead", "utilisation", "llm-cost", "metallmix-loo", "llm-rank-probe")

@@ -528,6 +528,10 @@ PEERS: dict[str, SearcherFactory] = {
     "random": _make_random,
 }
 
+#: The built-in peers (other libraries' searchers and random search), in table order; ``PEERS``
+#: also holds what :func:`register_searcher` adds (raytune-llm's own searchers, test doubles).
+BASELINES: tuple[str, ...] = tuple(PEERS)
+
 
 def register_searcher(name: str, factory: SearcherFactory, *, overwrite: bool = False) -> None:
     """Registers a searcher factory under ``name``.

@@ -15,8 +15,11 @@ per trial, and the p99 of ``suggest()``. Rows:
 * ``sobol``: LLMSearcher(llm=None);
 * ``llm (instant LLM, every answer applied)``: LLMSearcher as ``benchmarks.searchers`` runs it
   (a request per 4 trials, waited for) with the instant scripted LLM: the history prompt's cost;
-* ``optuna``: Ray's OptunaSearch (TPE) beside it. ``--optuna-max-trials N`` caps its runs at N
-  trials (the table then says so), since TPE's cost per trial grows with the history.
+* the peers beside them, as the other benchmarks build them (:data:`benchmarks.harness.BASELINES`):
+  ``optuna`` (Ray's OptunaSearch, TPE), ``hyperopt`` (HyperOptSearch, TPE), ``nevergrad-pso`` and
+  ``nevergrad-cma`` (NevergradSearch), ``random``. ``--peer-max-trials N`` caps the peers' runs at
+  N trials (the table then says so), since the cost per trial of a model-based search grows with
+  the history.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 from ray.tune.search import Searcher
 
 from benchmarks.functions import FUNCTIONS
-from benchmarks.harness import make_searcher, run_searcher, warm_up, write_results
+from benchmarks.harness import BASELINES, make_searcher, run_searcher, warm_up, write_results
 from benchmarks.searchers import llm_history
 from raytune_llm import LLMPSOSearcher, LLMSearcher
 from raytune_llm.llm.testing import ScriptedBackend
@@ -48,7 +51,7 @@ ROWS = {
     "llm-pso-instant": "llm-pso (instant LLM, every answer applied)",
     "sobol": "sobol",
     "llm-instant": "llm (instant LLM, every answer applied)",
-    "optuna": "optuna",
+    **{peer: peer for peer in BASELINES},
 }
 
 
@@ -70,7 +73,7 @@ def makers(rng: np.random.Generator) -> dict[str, Callable[[], Searcher]]:
             seed=0, llm=ScriptedBackend([fresh_answer]), wait_for_llm=True, telemetry=False),
         "sobol": lambda: LLMSearcher(seed=0, llm=None, telemetry=False),
         "llm-instant": lambda: llm_history(0, llm=ScriptedBackend([fresh_answer])),
-        "optuna": lambda: make_searcher("optuna", 0),
+        **{peer: (lambda peer=peer: make_searcher(peer, 0)) for peer in BASELINES},
     }
 
 
@@ -80,7 +83,7 @@ def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
              "| run wall time (s) | LLM positions used |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
-        run = f"{r['trials']}" + (f" (capped at {r['trials']}: --optuna-max-trials)" if r["capped"] else "")
+        run = f"{r['trials']}" + (f" (capped at {r['trials']}: --peer-max-trials)" if r["capped"] else "")
         lines.append(f"| {r['searcher']} | {r['requested_trials']} | {run} | {r['overhead_ms_per_trial']:.3f} "
                      f"| {r['suggest_p99_ms']:.3f} | {r['wall_s']:.2f} | {r['llm_positions_used']} |")
     return "\n".join(lines) + "\n"
@@ -92,8 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description="searcher overhead")
     parser.add_argument("--trials", default="100,1000,5000", help="comma-separated trial counts")
     parser.add_argument("--searchers", default=",".join(ROWS), help=f"comma-separated row keys, of {list(ROWS)}")
-    parser.add_argument("--optuna-max-trials", type=int, default=None,
-                        help="run OptunaSearch for at most this many trials (its cost grows with the history)")
+    parser.add_argument("--peer-max-trials", type=int, default=None,
+                        help="run the peers (Optuna, HyperOpt, Nevergrad, random) for at most this many trials "
+                             "(a model-based search's cost grows with the history)")
     parser.add_argument("--out", default=f"benchmarks/results/overhead-{dt.date.today().isoformat()}")
     args = parser.parse_args(argv)
     try:
@@ -107,15 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [n for n in names if n not in table_makers]
     if unknown or not names:
         parser.error(f"unknown searcher(s) {unknown}; choose from {list(ROWS)}")
-    if "optuna" in names:
-        warm_up("optuna")  # its lazy imports are not overhead
+    for name in names:
+        if name in BASELINES:
+            warm_up(name)  # lazy imports and compilation are not overhead
     fn = FUNCTIONS["rastrigin"]
     rows = []
     for size in sizes:
         for name in names:
             budget = size
-            if name == "optuna" and args.optuna_max_trials is not None:
-                budget = min(size, args.optuna_max_trials)
+            if name in BASELINES and args.peer_max_trials is not None:
+                budget = min(size, args.peer_max_trials)
             searcher = table_makers[name]()
             r = run_searcher(searcher, fn, DIM, budget=budget, concurrency=CONCURRENCY, seed=0, name=name)
             rows.append({"searcher": ROWS[name], "key": name, "requested_trials": size, "trials": len(r.values),

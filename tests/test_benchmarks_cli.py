@@ -93,13 +93,22 @@ def test_quick_functions(tmp_path: Path) -> None:
     assert (tmp_path / f"functions-{DATE}-quick-rastrigin-d2-c2.png").stat().st_size > 0
 
 
+def test_overhead_measures_every_peer_by_default() -> None:
+    from benchmarks import harness, overhead
+
+    assert set(harness.BASELINES) <= set(overhead.ROWS)
+    assert set(overhead.ROWS) == set(overhead.makers(np.random.default_rng(0)))
+    assert entry.PEER_NAMES.split(",") == list(harness.BASELINES)
+
+
 def test_quick_overhead_and_extra_options(tmp_path: Path) -> None:
     assert entry.main(["overhead", "--quick", "--out", str(tmp_path), "--date", DATE,
-                       "--searchers", "pso,llm-pso-instant,optuna", "--optuna-max-trials", "20"]) == 0
+                       "--searchers", "pso,llm-pso-instant,optuna,nevergrad-cma", "--peer-max-trials", "20"]) == 0
     data = _read(tmp_path, f"overhead-{DATE}-quick")
     rows = {(r["key"], r["requested_trials"]): r for r in data["rows"]}
-    assert set(rows) == {(k, n) for k in ("pso", "llm-pso-instant", "optuna") for n in (20, 40)}
-    assert rows[("optuna", 40)]["trials"] == 20 and rows[("optuna", 40)]["capped"]
+    assert set(rows) == {(k, n) for k in ("pso", "llm-pso-instant", "optuna", "nevergrad-cma") for n in (20, 40)}
+    for peer in ("optuna", "nevergrad-cma"):
+        assert rows[(peer, 40)]["trials"] == 20 and rows[(peer, 40)]["capped"]
     assert rows[("pso", 40)]["trials"] == 40 and not rows[("pso", 40)]["capped"]
     assert rows[("llm-pso-instant", 40)]["llm_positions_used"] > 0
     assert all(r["overhead_ms_per_trial"] > 0 for r in data["rows"])
