@@ -8,6 +8,9 @@
 * ``pso-random-edits``: the control of ``llm-pso-edits``: the same pipeline (edits, screening,
   surrogate ranking, replacement) with the LLM replaced by uniformly random edits. An LLM gain
   is real only where ``llm-pso-edits`` beats this as well as ``pso``.
+* ``pso-random-configs``: the control of ``llm-pso``: the same pipeline (as many configurations as
+  the LLM is asked for, screening, surrogate ranking, replacement) fed uniformly random
+  configurations. An LLM gain is real only where ``llm-pso`` beats this as well as ``pso``.
 * ``llm``: LLMSearcher with the embedded model, ``batch_size=4``, ``queue_target=0``, waited for. Measured
   (benchmarks/results/llm-cost-*): about one request per trial, most asking for 1 configuration,
   since each proposal taken from the queue triggers a request for the slot it frees.
@@ -50,10 +53,25 @@ def random_edits_pso(seed: int) -> LLMPSOSearcher:
     return searcher[0]
 
 
+def random_configs_pso(seed: int) -> LLMPSOSearcher:
+    """``pso-random-configs``: ``llm-pso`` with uniformly random configurations instead of the LLM's."""
+    rng = np.random.default_rng([seed, 19])
+    searcher: list[LLMPSOSearcher] = []
+
+    def answer(messages: Any, schema: dict[str, Any]) -> dict[str, Any]:
+        space = searcher[0].space
+        n = schema["properties"]["configs"]["minItems"]
+        return {"configs": [space.flat_from_unit(rng.random(space.dim)) for _ in range(n)]}
+
+    searcher.append(llm_pso(seed, llm=ScriptedBackend([answer])))
+    return searcher[0]
+
+
 register_searcher("llm-pso", llm_pso, overwrite=True)
 register_searcher("llm-pso-async", lambda seed: llm_pso(seed, wait=False), overwrite=True)
 register_searcher("llm-pso-edits", lambda seed: llm_pso(seed, ask="edits"), overwrite=True)
 register_searcher("pso-random-edits", random_edits_pso, overwrite=True)
+register_searcher("pso-random-configs", random_configs_pso, overwrite=True)
 register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)
 
 

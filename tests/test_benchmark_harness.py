@@ -437,3 +437,24 @@ def test_main_resume_runs_only_what_is_missing(tmp_path: Path, monkeypatch: pyte
 
 def log_line_of(run: harness.RunResult) -> str:
     return json.dumps(run.to_dict())
+
+
+@pytest.mark.parametrize("name", ["pso-random-configs", "pso-random-edits"])
+def test_random_controls_feed_the_llm_pipeline(name: str) -> None:
+    """The controls of llm-pso / llm-pso-edits: random answers go through the same screening and
+    replacement as the model's (so "LLM beats control" isolates the model), seeded like the rest."""
+    import benchmarks.searchers  # noqa: F401  (registers raytune-llm's searchers)
+
+    fn = FUNCTIONS["rastrigin"].shifted(1)
+    runs = []
+    for _ in range(2):
+        searcher = make_searcher(name, 3)
+        runs.append(run_searcher(searcher, fn, 2, budget=40, concurrency=1, seed=3, name=name))
+        counters = dict(searcher.counters)
+        searcher.close()
+        assert counters["llm_used"] > 0 and counters["llm_failed"] == 0, counters
+    assert runs[0].values == runs[1].values  # same seed, same trials
+    assert all(np.isfinite(v) for v in runs[0].values)
+    plain = make_searcher("pso", 3)
+    other = run_searcher(plain, fn, 2, budget=40, concurrency=1, seed=3, name="pso")
+    assert other.values[:8] == runs[0].values[:8] and other.values != runs[0].values  # same start, then replaced
