@@ -6,11 +6,14 @@ Parts (each delegates to its module, whose own options can follow and override t
   Rastrigin, Ackley, Rosenbrock, Griewank in 2, 5 and 10 dimensions, concurrency 1 and 8, 10
   seeds, 100 trials; every peer (Optuna TPE, HyperOpt, Nevergrad PSO and CMA, random) and every
   raytune-llm searcher with the embedded model (``llm-pso``, ``llm``) and without (``pso``,
-  ``sobol``); trace plots.
+  ``sobol``), and ``pso-random-configs`` (``llm-pso``'s pipeline fed random configurations: the
+  control that tells the model's contribution from the pipeline's); trace plots.
 * ``tasks``: the LSTM and CNN trainables through Ray Tune, same searchers plus MetaLLMiX (embedded
   model and meta-learner alone, from the seed meta-dataset without the task's data set and the
-  data sets derived from the same data), 3
-  seeds, best value at 10, 20 and 40 trials and trials-to-target (:mod:`benchmarks.tasks`).
+  data sets derived from the same data), 3 seeds, best value at 10, 20 and 40 trials and
+  trials-to-target (:mod:`benchmarks.tasks`). Two runs: the CNN on MNIST at 14x14
+  (``tasks-cnn-DATE``) and the LSTM at the ``make demo`` size, 2 epochs on half the series
+  (``tasks-lstm-DATE``).
 * ``overhead``: searcher overhead per trial at 100, 1,000 and 5,000 trials
   (:mod:`benchmarks.overhead`).
 * ``utilisation``: 32 simulated slots, heavy-tailed durations, asynchronous against
@@ -53,55 +56,62 @@ OWN_NAMES = "llm-pso,pso,llm,sobol"
 PARTS = ("functions", "tasks", "overhead", "utilisation", "llm-cost", "metallmix-loo", "llm-rank-probe")
 
 
-def _functions(stem: str, quick: bool) -> tuple[str, list[str]]:
+def _functions(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
     if quick:
         args = ["--functions", "rastrigin", "--dims", "2", "--concurrency", "1,2", "--seeds", "2",
                 "--budget", "8", "--searchers", f"{PEER_NAMES},pso,sobol"]
     else:
         args = ["--functions", "rastrigin,ackley,rosenbrock,griewank", "--dims", "2,5,10", "--concurrency", "1,8",
-                "--seeds", "10", "--budget", "100", "--searchers", f"{PEER_NAMES},{OWN_NAMES}"]
-    return "benchmarks.harness", ["--import", "benchmarks.searchers", *args, "--plot", "--out", stem]
+                "--seeds", "10", "--budget", "100", "--searchers", f"{PEER_NAMES},{OWN_NAMES},pso-random-configs"]
+    return [("benchmarks.harness", ["--import", "benchmarks.searchers", *args, "--plot", "--out", stem])]
 
 
-def _tasks(stem: str, quick: bool) -> tuple[str, list[str]]:
+def _tasks(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
     if quick:
-        return "benchmarks.tasks", ["--quick", "--out", stem]
-    return "benchmarks.tasks", ["--tasks", "lstm,cnn", "--seeds", "3", "--trials", "40", "--budgets", "10,20,40",
-                                "--searchers", f"{PEER_NAMES},{OWN_NAMES},metallmix,metallmix-meta", "--out", stem]
+        return [("benchmarks.tasks", ["--quick", "--out", stem])]
+    common = ["--seeds", "3", "--trials", "40", "--budgets", "10,20,40",
+              "--searchers", f"{PEER_NAMES},{OWN_NAMES},metallmix,metallmix-meta"]
+    path = Path(stem)
+    # the CNN on MNIST at 14x14 (textures reaches 100% in a few trials); the LSTM at the `make demo`
+    # size (a full-data LSTM trial takes minutes on a CPU); one output stem each: tasks-cnn-DATE...
+    return [("benchmarks.tasks", ["--tasks", "cnn", "--dataset", "mnist-lowres", *common, "--out",
+                                  str(path.with_name(path.name.replace("tasks-", "tasks-cnn-", 1)))]),
+            ("benchmarks.tasks", ["--tasks", "lstm", "--max-epochs", "2", "--data-fraction", "0.5", *common, "--out",
+                                  str(path.with_name(path.name.replace("tasks-", "tasks-lstm-", 1)))])]
 
 
-def _overhead(stem: str, quick: bool) -> tuple[str, list[str]]:
-    return "benchmarks.overhead", ["--trials", "20,40" if quick else "100,1000,5000", "--out", stem]
+def _overhead(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
+    return [("benchmarks.overhead", ["--trials", "20,40" if quick else "100,1000,5000", "--out", stem])]
 
 
-def _utilisation(stem: str, quick: bool) -> tuple[str, list[str]]:
+def _utilisation(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
     if quick:
-        return "benchmarks.utilisation", ["--slots", "4", "--budget", "16", "--seeds", "2", "--out", stem]
-    return "benchmarks.utilisation", ["--slots", "32", "--budget", "320", "--seeds", "10",
-                                      "--durations", "lognormal,pareto", "--out", stem]
+        return [("benchmarks.utilisation", ["--slots", "4", "--budget", "16", "--seeds", "2", "--out", stem])]
+    return [("benchmarks.utilisation", ["--slots", "32", "--budget", "320", "--seeds", "10",
+                                        "--durations", "lognormal,pareto", "--out", stem])]
 
 
-def _llm_cost(stem: str, quick: bool) -> tuple[str, list[str]]:
+def _llm_cost(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
     if quick:
-        return "benchmarks.llm_cost", ["--trials", "24", "--dims", "2", "--out", stem]
-    return "benchmarks.llm_cost", ["--trials", "1000", "--dims", "5,10", "--verify", "--out", stem]
+        return [("benchmarks.llm_cost", ["--trials", "24", "--dims", "2", "--out", stem])]
+    return [("benchmarks.llm_cost", ["--trials", "1000", "--dims", "5,10", "--verify", "--out", stem])]
 
 
-def _metallmix_loo(stem: str, quick: bool) -> tuple[str, list[str]]:
+def _metallmix_loo(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
     if quick:
-        return "benchmarks.metallmix_bench", ["--quick", "--out", stem]
-    return "benchmarks.metallmix_bench", ["--random", "20,50", "--cap", "digits=20", "--seeds", "2", "--llm",
-                                          "embedded", "--cache", f"{stem}-runs.jsonl", "--plot", "--out", stem]
+        return [("benchmarks.metallmix_bench", ["--quick", "--out", stem])]
+    return [("benchmarks.metallmix_bench", ["--random", "20,50", "--cap", "digits=20", "--seeds", "2", "--llm",
+                                            "embedded", "--cache", f"{stem}-runs.jsonl", "--plot", "--out", stem])]
 
 
-def _llm_rank_probe(stem: str, quick: bool) -> tuple[str, list[str]]:
+def _llm_rank_probe(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
     if quick:
-        return "benchmarks.llm_rank_probe", ["--quick", "--llm", "scripted-first", "--out", stem]
-    return "benchmarks.llm_rank_probe", ["--probes", "15", "--llm", "embedded", "--out", stem]
+        return [("benchmarks.llm_rank_probe", ["--quick", "--llm", "scripted-first", "--out", stem])]
+    return [("benchmarks.llm_rank_probe", ["--probes", "15", "--llm", "embedded", "--out", stem])]
 
 
-#: part -> ``(output stem, quick) -> (module, argv)``
-COMMANDS: dict[str, Callable[[str, bool], tuple[str, list[str]]]] = {
+#: part -> ``(output stem, quick) -> [(module, argv), ...]``
+COMMANDS: dict[str, Callable[[str, bool], list[tuple[str, list[str]]]]] = {
     "functions": _functions,
     "tasks": _tasks,
     "overhead": _overhead,
@@ -133,8 +143,7 @@ def plan(part: str, *, quick: bool, out: str | Path, date: str,
     commands = []
     for name in parts:
         stem = str(Path(out) / f"{name}-{date}{'-quick' if quick else ''}")
-        module, argv = COMMANDS[name](stem, quick)
-        commands.append((module, [*argv, *extra]))
+        commands.extend((module, [*argv, *extra]) for module, argv in COMMANDS[name](stem, quick))
     return commands
 
 

@@ -59,20 +59,24 @@ def _read(out: Path, stem: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- #
 def test_plan_lists_every_part_with_dated_stems() -> None:
     commands = entry.plan("all", quick=False, out="res", date=DATE)
-    assert [m for m, _ in commands] == ["benchmarks.harness", "benchmarks.tasks", "benchmarks.overhead",
-                                        "benchmarks.utilisation", "benchmarks.llm_cost",
+    assert [m for m, _ in commands] == ["benchmarks.harness", "benchmarks.tasks", "benchmarks.tasks",
+                                        "benchmarks.overhead", "benchmarks.utilisation", "benchmarks.llm_cost",
                                         "benchmarks.metallmix_bench", "benchmarks.llm_rank_probe"]
-    for (_, argv), part in zip(commands, entry.PARTS):
-        assert argv[argv.index("--out") + 1] == str(Path("res") / f"{part}-{DATE}")
+    stems = ["functions", "tasks-cnn", "tasks-lstm", *entry.PARTS[2:]]
+    for (_, argv), stem in zip(commands, stems, strict=True):
+        assert argv[argv.index("--out") + 1] == str(Path("res") / f"{stem}-{DATE}")
+    cnn, lstm = commands[1][1], commands[2][1]  # what the committed task results ran
+    assert cnn[cnn.index("--tasks") + 1] == "cnn" and cnn[cnn.index("--dataset") + 1] == "mnist-lowres"
+    assert lstm[lstm.index("--tasks") + 1] == "lstm" and "--max-epochs" in lstm and "--data-fraction" in lstm
     functions = commands[0][1]
     searchers = functions[functions.index("--searchers") + 1].split(",")
     assert set(searchers) == {"optuna", "hyperopt", "nevergrad-pso", "nevergrad-cma", "random", "llm-pso", "pso",
-                              "llm", "sobol"}
+                              "llm", "sobol", "pso-random-configs"}
     assert functions[functions.index("--concurrency") + 1] == "1,8"
-    assert "100,1000,5000" in commands[2][1]
-    loo = commands[5][1]  # every training kept beside the results, reused by a rerun
+    assert "100,1000,5000" in commands[3][1]
+    loo = commands[6][1]  # every training kept beside the results, reused by a rerun
     assert loo[loo.index("--cache") + 1] == str(Path("res") / f"metallmix-loo-{DATE}-runs.jsonl")
-    assert loo[loo.index("--llm") + 1] == "embedded" and commands[6][1][commands[6][1].index("--llm") + 1] == "embedded"
+    assert loo[loo.index("--llm") + 1] == "embedded" and commands[7][1][commands[7][1].index("--llm") + 1] == "embedded"
     quick = entry.plan("overhead", quick=True, out="res", date=DATE, extra=["--searchers", "pso"])
     assert quick[0][1][-2:] == ["--searchers", "pso"] and f"overhead-{DATE}-quick" in " ".join(quick[0][1])
 
