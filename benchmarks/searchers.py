@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,38 +34,41 @@ def llm_pso(seed: int, *, wait: bool = True, llm: Any = "embedded", ask: str = "
     return LLMPSOSearcher(seed=seed, llm=llm, wait_for_llm=wait, ask=ask, telemetry=False)
 
 
+def _random_answers_pso(seed: int, stream: int, ask: str,
+                        answer: Callable[[Any, dict[str, Any], np.random.Generator], dict[str, Any]]) -> LLMPSOSearcher:
+    """``llm-pso`` (asked for ``ask``) with the LLM replaced by ``answer(space, schema, rng)``,
+    seeded by ``(seed, stream)``: the same pipeline fed answers that owe nothing to a model."""
+    rng = np.random.default_rng([seed, stream])
+    searcher: list[LLMPSOSearcher] = []
+    backend = ScriptedBackend([lambda messages, schema: answer(searcher[0].space, schema, rng)])
+    searcher.append(llm_pso(seed, llm=backend, ask=ask))
+    return searcher[0]
+
+
+def _random_edits(space: Any, schema: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    items = schema["properties"]["edits"]
+    n, n_base = items["minItems"], items["items"]["properties"]["trial"]["maximum"]
+    edits = []
+    for _ in range(n):
+        param = str(rng.choice(space.names))
+        edits.append({"trial": int(rng.integers(1, n_base + 1)), "param": param,
+                      "value": space.flat_from_unit(rng.random(space.dim))[param]})
+    return {"edits": edits}
+
+
+def _random_configs(space: Any, schema: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    n = schema["properties"]["configs"]["minItems"]
+    return {"configs": [space.flat_from_unit(rng.random(space.dim)) for _ in range(n)]}
+
+
 def random_edits_pso(seed: int) -> LLMPSOSearcher:
     """``pso-random-edits``: ``llm-pso-edits`` with uniformly random edits instead of the LLM's."""
-    rng = np.random.default_rng([seed, 17])
-    searcher: list[LLMPSOSearcher] = []
-
-    def answer(messages: Any, schema: dict[str, Any]) -> dict[str, Any]:
-        space = searcher[0].space
-        items = schema["properties"]["edits"]
-        n, n_base = items["minItems"], items["items"]["properties"]["trial"]["maximum"]
-        edits = []
-        for _ in range(n):
-            param = str(rng.choice(space.names))
-            edits.append({"trial": int(rng.integers(1, n_base + 1)), "param": param,
-                          "value": space.flat_from_unit(rng.random(space.dim))[param]})
-        return {"edits": edits}
-
-    searcher.append(llm_pso(seed, llm=ScriptedBackend([answer]), ask="edits"))
-    return searcher[0]
+    return _random_answers_pso(seed, 17, "edits", _random_edits)
 
 
 def random_configs_pso(seed: int) -> LLMPSOSearcher:
     """``pso-random-configs``: ``llm-pso`` with uniformly random configurations instead of the LLM's."""
-    rng = np.random.default_rng([seed, 19])
-    searcher: list[LLMPSOSearcher] = []
-
-    def answer(messages: Any, schema: dict[str, Any]) -> dict[str, Any]:
-        space = searcher[0].space
-        n = schema["properties"]["configs"]["minItems"]
-        return {"configs": [space.flat_from_unit(rng.random(space.dim)) for _ in range(n)]}
-
-    searcher.append(llm_pso(seed, llm=ScriptedBackend([answer])))
-    return searcher[0]
+    return _random_answers_pso(seed, 19, "configs", _random_configs)
 
 
 register_searcher("llm-pso", llm_pso, overwrite=True)
