@@ -986,8 +986,8 @@ def plot_traces(
         if zoom_from is not None:
             shown += [q25[zoom_from - 1:], q75[zoom_from - 1:]]
     targets = sorted({r.target for r in sel if math.isfinite(r.target)})
-    for t in targets:
-        ax.axhline(t, color="k", linestyle="--", linewidth=0.8)
+    for j, t in enumerate(targets):  # in the legend: searchers 11-20 are dashed too
+        ax.axhline(t, color="k", linestyle="--", linewidth=0.8, label="target" if j == 0 else None)
     if zoom_from is None:
         ax.set_yscale("symlog", linthresh=1e-3)
     elif shown:
@@ -998,7 +998,7 @@ def plot_traces(
         ax.set_xlim(left=zoom_from)
     ax.set_xlabel("completed trials")
     ax.set_ylabel(f"{ylabel} (median, IQR band)")
-    ax.set_title(f"{fname}, dim {d}, concurrency {conc} (dashed: target)")
+    ax.set_title(f"{fname}, dim {d}, concurrency {conc}")
     ax.legend()
     fig.tight_layout()
     from raytune_llm.tuning import save_figure

@@ -307,6 +307,20 @@ def test_evals_to_target_hand_made() -> None:
     assert r.evals_to_target == 4 and r.best_trace == [5.0, 3.0, 1.5, 1.0, 0.5]
 
 
+def test_plot_traces_legend_tells_the_target_from_the_searchers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past ten searchers the lines turn dashed, like the target line: the legend must name the target.
+    import raytune_llm.tuning
+
+    figures: list[Any] = []
+    monkeypatch.setattr(raytune_llm.tuning, "save_figure", lambda fig, path, dpi: figures.append(fig) or Path(path))
+    runs = [_fake(f"s{i:02d}", 0, [3.0, 2.0, 1.0 + i / 10]) for i in range(11)]
+    harness.plot_traces(runs, tmp_path / "t.png")
+    (ax,) = figures[0].axes
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[-1] == "target" and labels.count("target") == 1 and len(labels) == 12
+    assert "dashed" not in ax.get_title()
+
+
 def test_summarize_and_markdown() -> None:
     results = [
         _fake("a", 0, [3.0, 0.5, 0.1, 0.1, 0.1]),  # reaches at 2
