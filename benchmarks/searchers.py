@@ -11,6 +11,11 @@
 * ``pso-random-configs``: the control of ``llm-pso``: the same pipeline (as many configurations as
   the LLM is asked for, screening, surrogate ranking, replacement) fed uniformly random
   configurations. An LLM gain is real only where ``llm-pso`` beats this as well as ``pso``.
+* ``llm-pso-percent``: ``llm-pso`` with every numeric parameter shown and answered as an integer
+  percentage of its range (its unit-cube coordinate x 100, log ranges on a log scale): no signs,
+  no decimals, the same scale for every parameter. A probe of the issue's "units, normalisation"
+  question (the model writes round numbers and drops minus signs in the user's units); it lives
+  here, not in the package, until it measurably helps.
 * ``llm``: LLMSearcher with the embedded model, ``batch_size=4``, ``queue_target=0``, waited for. Measured
   (benchmarks/results/llm-cost-*): about one request per trial, most asking for 1 configuration,
   since each proposal taken from the queue triggers a request for the slot it frees.
@@ -71,6 +76,72 @@ def random_configs_pso(seed: int) -> LLMPSOSearcher:
     return _random_answers_pso(seed, 19, "configs", _random_configs)
 
 
+class PercentLLMPSOSearcher(LLMPSOSearcher):
+    """``llm-pso-percent``: the swarm prompt and the answer in percentages of each numeric range.
+
+    The prompt, the schema and the screening are the package's; only the space the LLM sees
+    changes: each numeric parameter becomes an integer 0-100 (its unit-cube coordinate x 100),
+    categories stay. Answers are mapped back into the real space and handled like ``llm-pso``'s.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(ask="configs", **kwargs)
+
+    def _percent_space(self) -> Any:
+        from raytune_llm.space import IntParam, SearchSpace
+
+        assert self.space is not None
+        return SearchSpace(tuple(p if p.kind == "categorical" else IntParam(p.name, 0, 100) for p in self.space.params))
+
+    def _to_percent(self, config: dict[str, Any]) -> dict[str, Any]:
+        assert self.space is not None
+        return {p.name: config[p.name] if p.kind == "categorical" else int(round(100 * p.to_unit(config[p.name])))
+                for p in self.space.params if p.name in config}
+
+    def _from_percent(self, config: Any) -> Any:
+        assert self.space is not None
+        if not isinstance(config, dict):
+            return config  # screening rejects it with its reason
+        out = dict(config)
+        for p in self.space.params:
+            v = config.get(p.name)
+            if p.kind != "categorical" and isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[p.name] = p.from_unit(min(max(v / 100, 0.0), 1.0))
+        return out
+
+    def _after_complete(self) -> None:
+        from raytune_llm.proposals.swarm import ParticleView, Trial, swarm_messages
+
+        done = len(self.history)
+        if self._backend is None or self._future is not None or done < self.warmup:
+            return
+        if self._llm_requests and done - self._last_llm_at < self.llm_every:
+            return
+        assert self.space is not None and self.pso is not None
+        k = max(1, round(self.replace_fraction * self.pso.swarm_size))
+        n = k * self.candidates_per_slot
+        pct = self._percent_space()
+        best = [Trial(self._to_percent(t.config), t.value, t.origin) for t in self.best_trials(5)]
+        recent = [Trial(self._to_percent(t.config), t.value, t.origin) for t in self.recent_trials(5)]
+        particles = [ParticleView(self._to_percent(p.config), p.velocity, p.last, p.best) for p in self._particle_views()]
+        messages = swarm_messages(pct, metric=self._metric, mode=self._mode, n=n, best=best, recent=recent,
+                                  particles=particles, completed=done, budget=self.budget)
+        messages[-1]["content"] = messages[-1]["content"].replace(
+            "Search space (log scale means think in orders of magnitude):",
+            "Search space: every number is a percentage of its parameter's range (0 = low end, 100 = high end):")
+        if self._submit(messages, pct.json_schema(n), max_tokens=60 + 12 * self.space.dim * n,
+                        tag="pso-replace", meta={"k": k}):
+            self._last_llm_at = done
+
+    def _on_llm_answer(self, answer: Any, meta: dict[str, Any]) -> None:
+        if isinstance(answer, dict) and isinstance(answer.get("configs"), list):
+            answer = {"configs": [self._from_percent(c) for c in answer["configs"]]}
+        super()._on_llm_answer(answer, meta)
+
+
+register_searcher("llm-pso-percent",
+                  lambda seed: PercentLLMPSOSearcher(seed=seed, llm="embedded", wait_for_llm=True, telemetry=False),
+                  overwrite=True)
 register_searcher("llm-pso", llm_pso, overwrite=True)
 register_searcher("llm-pso-async", lambda seed: llm_pso(seed, wait=False), overwrite=True)
 register_searcher("llm-pso-edits", lambda seed: llm_pso(seed, ask="edits"), overwrite=True)

@@ -472,3 +472,41 @@ def test_random_controls_feed_the_llm_pipeline(name: str) -> None:
     plain = make_searcher("pso", 3)
     other = run_searcher(plain, fn, 2, budget=40, concurrency=1, seed=3, name="pso")
     assert other.values[:8] == runs[0].values[:8] and other.values != runs[0].values  # same start, then replaced
+
+
+def test_percent_searcher_shows_and_reads_percentages_of_each_range() -> None:
+    """``llm-pso-percent``: the LLM sees integers 0-100 (log ranges on a log scale), and its answers
+    are mapped back into the real space before the package's screening."""
+    from ray import tune
+
+    from benchmarks.searchers import PercentLLMPSOSearcher
+    from raytune_llm.llm.testing import ScriptedBackend
+
+    asked: list[tuple[Any, Any]] = []
+
+    def answer(messages: Any, schema: dict[str, Any]) -> dict[str, Any]:
+        asked.append((messages, schema))
+        n = schema["properties"]["configs"]["minItems"]
+        return {"configs": [{"x": 10 + i, "lr": 50, "act": "tanh"} for i in range(n)]}
+
+    space = {"x": tune.uniform(-5, 5), "lr": tune.loguniform(1e-4, 1e-2), "act": tune.choice(["relu", "tanh"])}
+    searcher = PercentLLMPSOSearcher(seed=0, llm=ScriptedBackend([answer]), wait_for_llm=True, telemetry=False,
+                                     metric="loss", mode="min", space=space)
+    for i in range(9):
+        config = searcher.suggest(str(i))
+        searcher.on_trial_complete(str(i), {"loss": config["x"] ** 2})
+    prompt = asked[0][0][-1]["content"]
+    assert "percentage of its parameter's range" in prompt and "x | int | 0 | 100 |" in prompt
+    shown = searcher._to_percent(searcher.best_trials(1)[0].config)
+    assert f"x={shown['x']}" in prompt and 0 <= shown["x"] <= 100
+    props = asked[0][1]["properties"]["configs"]["items"]["properties"]
+    assert props["x"] == {"type": "integer", "minimum": 0, "maximum": 100} and props["act"] == {"enum": ["relu", "tanh"]}
+    llm = [h["config"] for h in searcher.history if h["origin"] == "llm"]
+    while not llm:
+        config = searcher.suggest(str(len(searcher.history)))
+        searcher.on_trial_complete(str(len(searcher.history)), {"loss": config["x"] ** 2})
+        llm = [h["config"] for h in searcher.history if h["origin"] == "llm"]
+    assert llm[0]["act"] == "tanh" and llm[0]["lr"] == pytest.approx(1e-3, rel=1e-6)  # 50% of a log range
+    n = asked[0][1]["properties"]["configs"]["minItems"]
+    assert any(llm[0]["x"] == pytest.approx(-5 + 0.1 * (10 + i)) for i in range(n))  # 10% of [-5, 5] is -4
+    searcher.close()
