@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from raytune_llm._checks import check_int, check_number
+
 STATE_VERSION = 1
 
 
@@ -88,14 +90,10 @@ class AsyncPSO:
     def __init__(self, dim: int, *, swarm_size: int = 8, seed: int | None = None, horizon: int = 200,
                  w_start: float = 0.9, w_end: float = 0.4, c1: float = 1.49445, c2: float = 1.49445,
                  v_max: float = 0.2) -> None:
-        if dim < 1:
-            raise ValueError(f"dim must be >= 1, got {dim}")
-        if swarm_size < 2:
-            raise ValueError(f"swarm_size must be >= 2, got {swarm_size}")
-        if not 0 < v_max <= 1:
-            raise ValueError(f"v_max must be in (0, 1], got {v_max}")
-        if horizon < 1:
-            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        check_int("dim", dim, minimum=1)
+        check_int("swarm_size", swarm_size, minimum=2)
+        check_int("horizon", horizon, minimum=1)
+        self.check_options(w_start=w_start, w_end=w_end, c1=c1, c2=c2, v_max=v_max)
         self.dim = dim
         self.horizon = int(horizon)
         self.w_start, self.w_end, self.c1, self.c2, self.v_max = w_start, w_end, c1, c2, v_max
@@ -108,6 +106,29 @@ class AsyncPSO:
         self._in_flight: dict[int, int] = {}
         self._free: deque[int] = deque()
         self._add_particles(swarm_size)
+
+    OPTIONS = ("w_start", "w_end", "c1", "c2", "v_max")
+
+    @staticmethod
+    def check_options(name: str = "AsyncPSO", **options: Any) -> None:
+        """Check the update's coefficients (``w_start``, ``w_end``, ``c1``, ``c2``, ``v_max``).
+
+        Inertia weights in [0, 1.5], acceleration coefficients in [0, 4] (beyond them the swarm
+        diverges), ``v_max`` (a fraction of each range) in (0, 1].
+
+        Raises:
+            ValueError: an unknown option or a value out of range, named.
+        """
+        prefix = "" if name == "AsyncPSO" else f"{name} "
+        for key, value in options.items():
+            if key in ("w_start", "w_end"):
+                check_number(prefix + key, value, low=0, high=1.5)
+            elif key in ("c1", "c2"):
+                check_number(prefix + key, value, low=0, high=4)
+            elif key == "v_max":
+                check_number(prefix + key, value, low=0, high=1, low_open=True)
+            else:
+                raise ValueError(f"{name} has an unknown option {key!r}; valid: {', '.join(AsyncPSO.OPTIONS)}")
 
     # ------------------------------------------------------------------ swarm
     def _add_particles(self, n: int) -> None:

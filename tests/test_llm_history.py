@@ -134,3 +134,17 @@ def test_with_the_real_embedded_model(embedded):
     assert llm_trials and all(s.space.check(h["config"]) == [] for h in llm_trials)
     assert s.llm_usage.succeeded >= 1
     assert min(h["value"] for h in s.history) <= max(objective(h["config"]) for h in s.history)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"batch_size": "4"}, "batch_size must be an int in [1, "),
+    ({"batch_size": 0}, "batch_size must be an int in [1, "),
+    ({"queue_target": -1}, "queue_target must be an int >= 0 or None, got -1"),
+    ({"analysis": "yes"}, "analysis must be True or False, got 'yes' (str)"),
+    ({"task": 5}, "task must be a one-line description"),
+    ({"seed": 1.5}, "seed must be an int >= 0 or None, got 1.5 (float)"),
+])
+def test_bad_arguments_fail_at_construction(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        LLMSearcher(llm=None, **kwargs)
+    assert message in str(info.value)

@@ -95,6 +95,58 @@ def test_points_to_evaluate_are_validated_up_front():
         s.set_search_properties("score", "min", dict(SPACE))
 
 
+@pytest.mark.parametrize("points, words", [
+    ({"x": 0.1, "n": 2, "act": "a", "lr": 0.01}, ["must be a list of configurations", "points_to_evaluate=[{...}]"]),
+    ([[0.1, 2]], ["points_to_evaluate[0] must be a configuration dict", "list: [0.1, 2]"]),
+    ([{"x": 0.1, "n": 2, "act": "a", "lr": 0.01, "dropuot": 0.3}], ["unknown parameter 'dropuot'", "act, lr, n, x"]),
+    ([{"x": 0.1, "n": 2, "act": "a", "lr": 0.01, "epochs": 99}], ["'epochs' is fixed at 3", "got 99"]),
+])
+def test_points_to_evaluate_name_what_is_wrong(points, words):
+    with pytest.raises(ValueError) as info:
+        LLMPSOSearcher(llm=None, points_to_evaluate=points, space={**SPACE, "epochs": 3}, metric="score", mode="min")
+    for word in words:
+        assert word in str(info.value)
+    ok = LLMPSOSearcher(llm=None, points_to_evaluate=[{"x": 0.1, "n": 2, "act": "a", "lr": 0.01, "epochs": 3}],
+                        space={**SPACE, "epochs": 3}, metric="score", mode="min")  # a constant at its value is fine
+    assert ok.suggest("t0") == {"x": 0.1, "n": 2, "act": "a", "lr": 0.01, "epochs": 3, "fixed": 7}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"swarm_size": "8"}, "swarm_size must be an int >= 2 or None, got '8' (str)"),
+    ({"swarm_size": 2.5}, "swarm_size must be an int >= 2 or None, got 2.5 (float)"),
+    ({"replace_fraction": None}, "replace_fraction must be a number in (0, 1], got None (NoneType)"),
+    ({"candidates_per_slot": 1.5}, "candidates_per_slot must be an int >= 1, got 1.5 (float)"),
+    ({"seed": "a"}, "seed must be an int >= 0 or None, got 'a' (str)"),
+    ({"seed": -1}, "seed must be an int >= 0 or None, got -1"),
+    ({"max_evaluations": 2.5}, "max_evaluations must be an int >= 1 or None, got 2.5 (float)"),
+    ({"llm_timeout_s": None}, "llm_timeout_s must be a number > 0, got None (NoneType)"),
+    ({"wait_for_llm": "no"}, "wait_for_llm must be True or False, got 'no' (str)"),
+    ({"telemetry": "no"}, "telemetry must be True or False, got 'no' (str)"),
+    ({"metric": 5}, "metric must be the name of a reported metric (a str) or None, got 5"),
+    ({"pso_options": {"c3": 1}}, "pso_options has an unknown option 'c3'; valid: c1, c2, v_max, w_end, w_start"),
+    ({"pso_options": {"horizon": 50}}, "pso_options cannot set 'horizon': it is the budget: pass max_evaluations="),
+    ({"pso_options": {"w_start": -3}}, "pso_options w_start must be a number in [0, 1.5], got -3"),
+    ({"worker_options": {"timeout": 5}}, "worker_options has an unknown option 'timeout'; valid: backoff_max_s"),
+    ({"worker_options": {"max_retries": -1}}, "worker_options max_retries must be an int >= 0, got -1"),
+])
+def test_bad_arguments_fail_at_construction_with_the_name_and_the_value(kwargs, message):
+    # before: a TypeError deep inside numpy or a comparison, or (worker_options) only at the first LLM request
+    with pytest.raises(ValueError) as info:
+        LLMPSOSearcher(**{"llm": ScriptedBackend([]), **kwargs})
+    assert message in str(info.value)
+
+
+def test_add_evaluated_point_rejects_what_it_would_have_to_change():
+    s = LLMPSOSearcher(llm=None, seed=0, space=SPACE, metric="score", mode="min")
+    good = {"x": 0.1, "n": 2, "act": "a", "lr": 0.01}
+    with pytest.raises(SearchSpaceError, match=r"add_evaluated_point.*'lr' must be in"):
+        s.add_evaluated_point({**good, "lr": 5.0}, 0.1)  # clipping it would record the value at another point
+    with pytest.raises(ValueError, match="value must be the metric's number.*'abc'"):
+        s.add_evaluated_point(good, "abc")
+    s.add_evaluated_point(good, 0.5)
+    assert s.history[-1]["value"] == 0.5 and s.history[-1]["origin"] == "warm-start"
+
+
 def test_max_evaluations_finishes():
     s = LLMPSOSearcher(llm=None, seed=0, max_evaluations=3, space=SPACE, metric="score", mode="min")
     drive(s, 3)

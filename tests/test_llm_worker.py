@@ -170,8 +170,18 @@ def test_usage_stats_round_trip_and_cost():
 @pytest.mark.parametrize("kw", [{"timeout_s": 0}, {"max_retries": -1}, {"breaker_failures": 0},
                                 {"requests_per_minute": 0}, {"backoff_s": -1}])
 def test_bad_worker_options(kw):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"{next(iter(kw))} must be"):
         LLMWorker(ScriptedBackend([{"x": 1}]), **kw)
+
+
+def test_worker_options_are_checked_without_a_worker():
+    with pytest.raises(ValueError, match="unknown option 'timeout'; valid: .*timeout_s"):
+        LLMWorker.check_options("worker_options", timeout=5)
+    with pytest.raises(ValueError, match=r"worker_options prices has an unknown option 'input'"):
+        LLMWorker.check_options("worker_options", prices={"input": 1.0})
+    with pytest.raises(ValueError, match="worker_options parallel must be an int >= 1, got '2' \\(str\\)"):
+        LLMWorker.check_options("worker_options", parallel="2")
+    LLMWorker.check_options("worker_options", timeout_s=5, prices={"prompt": 0.1, "completion": 0.4})
 
 
 def test_timed_out_calls_cannot_pile_up_threads():

@@ -260,7 +260,13 @@ def test_write_back_needs_a_writable_store_and_a_name(store, learner):
 @pytest.mark.parametrize("kwargs, words", [
     ({"inner": "optuna"}, ["inner must be a ray.tune.search.Searcher", "'optuna'"]),
     ({"n_warm": -1}, ["n_warm must be an int >= 0, got -1"]),
-    ({"judge_threshold": 0}, ["judge_threshold must be in [1, 5]"]),
+    ({"judge_threshold": 0}, ["judge_threshold must be a number in [1, 5], got 0"]),
+    ({"judge_threshold": None}, ["judge_threshold must be a number in [1, 5], got None (NoneType)"]),
+    ({"attempts": "2"}, ["attempts must be an int >= 1, got '2' (str)"]),
+    ({"k": 0}, ["k must be an int >= 1, got 0"]),
+    ({"write_back": "no"}, ["write_back must be True or False, got 'no'"]),
+    ({"task": "images"}, ["task must be one of image-classification, timeseries-regression", "'images'"]),
+    ({"meta": "/nonexistent/typo.sqlite"}, ["no meta-dataset at meta='/nonexistent/typo.sqlite'", "meta=None"]),
     ({"features": None}, ["needs dataset="]),
 ])
 def test_bad_arguments_are_clear(store, learner, kwargs, words):
@@ -274,6 +280,13 @@ def test_bad_arguments_are_clear(store, learner, kwargs, words):
 def test_an_unknown_data_set_is_a_clear_error_when_the_space_arrives(store, learner):
     s = MetaLLMiXSearcher(meta=store, dataset="nosuch", llm=None, learner=learner)
     with pytest.raises(RecommendationError, match="unknown data set 'nosuch'.*alpha"):
+        prepared(s)
+
+
+def test_an_unknown_model_is_a_clear_error_not_a_silent_fallback(store, learner):
+    # before: logged as "warm start unavailable" and the experiment ran as the inner searcher alone
+    s = MetaLLMiXSearcher(meta=store, features=TARGET, task=TASK, model="resnet", llm=None, learner=learner)
+    with pytest.raises(ValueError, match="resnet"):
         prepared(s)
 
 

@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from raytune_llm._checks import check_int, check_number, check_options
 from raytune_llm.errors import (
     LLMAuthError,
     LLMConnectionError,
@@ -185,20 +186,10 @@ class LLMWorker:
         parallel: int = 1,
         prices: Mapping[str, float] | None = None,
     ) -> None:
-        if not timeout_s > 0:
-            raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
-        for name, value in (("backoff_s", backoff_s), ("backoff_max_s", backoff_max_s),
-                            ("breaker_cooldown_s", breaker_cooldown_s)):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
-        if max_retries < 0 or breaker_failures < 1 or max_pending < 1 or parallel < 1:
-            raise ValueError(
-                "need max_retries >= 0, breaker_failures >= 1, max_pending >= 1 and parallel >= 1, got "
-                f"max_retries={max_retries}, breaker_failures={breaker_failures}, max_pending={max_pending}, "
-                f"parallel={parallel}"
-            )
-        if requests_per_minute is not None and not requests_per_minute > 0:
-            raise ValueError(f"requests_per_minute must be > 0 or None, got {requests_per_minute!r}")
+        self.check_options(timeout_s=timeout_s, max_retries=max_retries, backoff_s=backoff_s,
+                           backoff_max_s=backoff_max_s, breaker_failures=breaker_failures,
+                           breaker_cooldown_s=breaker_cooldown_s, requests_per_minute=requests_per_minute,
+                           max_pending=max_pending, parallel=parallel, prices=prices)
         self.backend = backend
         self.timeout_s = float(timeout_s)
         self.max_retries = int(max_retries)
@@ -224,6 +215,34 @@ class LLMWorker:
         self._abandoned = 0  # timed-out attempts whose thread is still running
         self.max_abandoned = 2
         self.idle_exit_s = 30.0
+
+    OPTIONS = ("timeout_s", "max_retries", "backoff_s", "backoff_max_s", "breaker_failures", "breaker_cooldown_s",
+               "requests_per_minute", "max_pending", "parallel", "prices")
+
+    @staticmethod
+    def check_options(name: str = "LLMWorker", **options: Any) -> None:
+        """Check worker options (as the constructor takes them) without starting a worker.
+
+        The searchers call it on ``worker_options`` when they are built, so that a typo fails at
+        once rather than at the first LLM request, mid-experiment.
+
+        Raises:
+            ValueError: an unknown option (the valid ones are listed) or a bad value.
+        """
+        check_options(name, options, list(LLMWorker.OPTIONS))
+        get = options.get
+        check_number(f"{name} timeout_s", get("timeout_s", 1.0), low=0, low_open=True)
+        for key in ("backoff_s", "backoff_max_s", "breaker_cooldown_s"):
+            check_number(f"{name} {key}", get(key, 0.0), low=0)
+        check_int(f"{name} max_retries", get("max_retries", 0), minimum=0)
+        for key in ("breaker_failures", "max_pending", "parallel"):
+            check_int(f"{name} {key}", get(key, 1), minimum=1)
+        check_number(f"{name} requests_per_minute", get("requests_per_minute"), low=0, low_open=True, optional=True)
+        prices = get("prices")
+        if prices is not None:
+            check_options(f"{name} prices", prices, ["prompt", "completion"])
+            for key, value in prices.items():
+                check_number(f"{name} prices[{key!r}]", value, low=0)
 
     # ------------------------------------------------------------------ public API
     def submit(self, request: LLMRequest) -> Future:

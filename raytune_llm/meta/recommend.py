@@ -159,7 +159,12 @@ def open_store(meta: Any = None) -> Any:
     if meta is None:
         return MetaStore.seed()
     if isinstance(meta, (str, Path)):
-        return MetaStore(meta)
+        if not Path(meta).expanduser().is_file():  # a typo would otherwise create an empty store
+            raise RecommendationError(
+                f"no meta-dataset at meta={str(meta)!r}; pass meta=None for the packaged seed store, or create "
+                "one first: `raytune-llm meta ingest ... --meta PATH` (a copy of the seed store plus your runs) "
+                "or MetaStore(PATH) (an empty one)")
+        return MetaStore(Path(meta).expanduser())
     if callable(getattr(meta, "experiments", None)):
         return meta
     raise RecommendationError(f"meta must be a MetaStore, a path to one, or None for the packaged seed store; "

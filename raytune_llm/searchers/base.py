@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
+from raytune_llm._checks import check_bool, check_int, check_number, check_options, check_seed
 from raytune_llm.errors import RaytuneLLMError, SearchSpaceError
 from raytune_llm.llm import LLMRequest, LLMWorker, UsageStats, backend_spec, get_backend
 from raytune_llm.proposals.swarm import Trial
@@ -38,6 +40,22 @@ logger = logging.getLogger("raytune_llm.searchers")
 STATE_VERSION = 1
 _USAGE_COUNTS = ("requests", "succeeded", "failed", "attempts", "retries", "timeouts", "invalid_answers",
                  "breaker_trips", "prompt_tokens", "completion_tokens")
+
+
+def _check_points(points: Any) -> list[dict[str, Any]]:
+    """``points_to_evaluate`` as a list of dicts (checked against the space once it is known)."""
+    if points is None:
+        return []
+    if isinstance(points, Mapping):
+        raise ValueError("points_to_evaluate must be a list of configurations; for one configuration, wrap it "
+                         f"in a list: points_to_evaluate=[{{...}}], got the dict {points!r:.200}")
+    if isinstance(points, (str, bytes)) or not isinstance(points, Sequence):
+        raise ValueError(f"points_to_evaluate must be a list of configuration dicts, got {points!r:.200}")
+    for i, point in enumerate(points):
+        if not isinstance(point, Mapping):
+            raise ValueError(f"points_to_evaluate[{i}] must be a configuration dict ({{name: value}}), "
+                             f"got {type(point).__name__}: {point!r:.200}")
+    return [dict(p) for p in points]
 
 
 class LLMSearcherBase(Searcher):
@@ -78,22 +96,26 @@ class LLMSearcherBase(Searcher):
     ) -> None:
         if mode not in (None, "min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        if max_evaluations is not None and max_evaluations < 1:
-            raise ValueError(f"max_evaluations must be >= 1, got {max_evaluations}")
-        if not llm_timeout_s > 0:
-            raise ValueError(f"llm_timeout_s must be > 0, got {llm_timeout_s}")
+        if metric is not None and not isinstance(metric, str):
+            raise ValueError(f"metric must be the name of a reported metric (a str) or None, got {metric!r}")
+        check_int("max_evaluations", max_evaluations, minimum=1, optional=True)
+        check_number("llm_timeout_s", llm_timeout_s, low=0, low_open=True)
+        check_bool("wait_for_llm", wait_for_llm)
+        check_bool("telemetry", telemetry)
         super().__init__(metric=metric, mode=mode)
-        self._seed = seed
+        self._seed = check_seed(seed)
+        self._worker_options = {"timeout_s": llm_timeout_s, **check_options("worker_options", worker_options,
+                                                                             list(LLMWorker.OPTIONS))}
+        LLMWorker.check_options("worker_options", **self._worker_options)
+        self._points: list[dict[str, Any]] = _check_points(points_to_evaluate)
         self._llm_arg = llm
         self._llm_options = dict(llm_options or {})
         self._backend = get_backend(llm, **self._llm_options)
-        self._worker_options = {"timeout_s": llm_timeout_s, **dict(worker_options or {})}
         self._worker: LLMWorker | None = None
         self._max_concurrency: int | None = None
         self.max_evaluations = max_evaluations
         self.wait_for_llm = wait_for_llm
         self.llm_timeout_s = llm_timeout_s
-        self._points: list[dict[str, Any]] = [dict(p) for p in (points_to_evaluate or [])]
         self._num_samples: int | None = None
         self.telemetry = Telemetry(log_dir, enabled=telemetry)
         self.space: SearchSpace | None = None
@@ -197,7 +219,14 @@ class LLMSearcherBase(Searcher):
                             intermediate_values: list | None = None) -> None:
         if self.space is None:
             raise RuntimeError("add_evaluated_point needs the search space first (space= or set_search_properties)")
+        problems = self.space.check(parameters)
+        if problems:
+            raise SearchSpaceError("add_evaluated_point: the parameters are not a configuration of the search space "
+                                   "(pass the values the trial really ran with): " + "; ".join(problems))
         flat = self.space.repair(parameters, flat=True)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise ValueError(f"add_evaluated_point: value must be the metric's number (or None with error=True), "
+                             f"got {value!r} ({type(value).__name__})")
         ok = not error and value is not None and math.isfinite(float(value))
         v = float(value) if ok else None
         self._observe_external(flat, self._cost(v))
@@ -212,7 +241,7 @@ class LLMSearcherBase(Searcher):
             self.set_state(pending)
             return
         for i, point in enumerate(self._points):
-            problems = self.space.check(point)
+            problems = self.space.check(point, strict=True)
             if problems:
                 raise SearchSpaceError(f"points_to_evaluate[{i}] is not valid for the search space: "
                                        + "; ".join(problems))

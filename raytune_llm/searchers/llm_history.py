@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from raytune_llm._checks import check_bool, check_int
 from raytune_llm.history import ProposalQueue, SpaceFiller
 from raytune_llm.proposals.history import answer_schema, history_messages
 from raytune_llm.proposals.screening import screen_configs
@@ -47,10 +48,11 @@ class LLMSearcher(LLMSearcherBase):
 
     def __init__(self, *, batch_size: int = 4, queue_target: int | None = None, analysis: bool = False,
                  task: str = "", **kwargs: Any) -> None:
-        if not 1 <= batch_size <= MAX_BATCH:
-            raise ValueError(f"batch_size must be in [1, {MAX_BATCH}], got {batch_size}")
-        if queue_target is not None and queue_target < 0:
-            raise ValueError(f"queue_target must be >= 0, got {queue_target}")
+        check_int("batch_size", batch_size, minimum=1, maximum=MAX_BATCH)
+        check_int("queue_target", queue_target, minimum=0, optional=True)
+        check_bool("analysis", analysis)
+        if not isinstance(task, str):
+            raise ValueError(f"task must be a one-line description of the model and data (a str), got {task!r:.200}")
         self.batch_size = batch_size
         self._queue_target = queue_target
         self.analysis = analysis

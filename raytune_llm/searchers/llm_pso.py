@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from raytune_llm._checks import check_int, check_number, check_options
 from raytune_llm.proposals.screening import screen_configs
 from raytune_llm.proposals.swarm import (ANSWERS, ParticleView, apply_edits, edit_schema, editable, kernel_predict,
                                          swarm_messages)
@@ -62,17 +63,18 @@ class LLMPSOSearcher(LLMSearcherBase):
         pso_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        if swarm_size is not None and swarm_size < 2:
-            raise ValueError(f"swarm_size must be >= 2, got {swarm_size}")
-        if not 0 < replace_fraction <= 1:
-            raise ValueError(f"replace_fraction must be in (0, 1], got {replace_fraction}")
-        for name, value in (("warmup", warmup), ("llm_every", llm_every)):
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if candidates_per_slot < 1:
-            raise ValueError(f"candidates_per_slot must be >= 1, got {candidates_per_slot}")
+        check_int("swarm_size", swarm_size, minimum=2, optional=True)
+        check_int("warmup", warmup, minimum=1, optional=True)
+        check_int("llm_every", llm_every, minimum=1, optional=True)
+        check_number("replace_fraction", replace_fraction, low=0, high=1, low_open=True)
+        check_int("candidates_per_slot", candidates_per_slot, minimum=1)
         if ask not in ANSWERS:
             raise ValueError(f"ask must be one of {ANSWERS}, got {ask!r}")
+        AsyncPSO.check_options("pso_options", **check_options(
+            "pso_options", pso_options, {**{k: "" for k in AsyncPSO.OPTIONS},
+                                         "swarm_size": "pass swarm_size= to the searcher",
+                                         "seed": "pass seed= to the searcher",
+                                         "horizon": "it is the budget: pass max_evaluations= (or Tune's num_samples)"}))
         self.ask = ask
         self._swarm_size = swarm_size
         self._warmup = warmup

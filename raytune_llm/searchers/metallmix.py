@@ -31,7 +31,10 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
+from raytune_llm._checks import check_bool, check_int, check_number
 from raytune_llm.errors import ConfigValidationError
+from raytune_llm.meta.errors import MetaDataError
+from raytune_llm.meta.features import TASKS as META_TASKS
 from raytune_llm.meta.recommend import (
     Recommendation,
     RecommendationError,
@@ -104,14 +107,17 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         k: int = 5,
         **kwargs: Any,
     ) -> None:
-        if isinstance(n_warm, bool) or not isinstance(n_warm, int) or n_warm < 0:
-            raise ValueError(f"n_warm must be an int >= 0, got {n_warm!r}")
-        if attempts < 1:
-            raise ValueError(f"attempts must be >= 1, got {attempts}")
-        if not 1 <= judge_threshold <= 5:
-            raise ValueError(f"judge_threshold must be in [1, 5] (the judge scores 1-5), got {judge_threshold}")
-        if not recommend_timeout_s > 0:
-            raise ValueError(f"recommend_timeout_s must be > 0, got {recommend_timeout_s}")
+        check_int("n_warm", n_warm, minimum=0)
+        check_int("attempts", attempts, minimum=1)
+        check_number("judge_threshold", judge_threshold, low=1, high=5)  # the judge scores 1-5
+        check_number("recommend_timeout_s", recommend_timeout_s, low=0, low_open=True)
+        check_bool("write_back", write_back)
+        check_int("k", k, minimum=1)
+        if task is not None and task not in META_TASKS:
+            raise ValueError(f"task must be one of {', '.join(sorted(META_TASKS))} (or None: the stored task of "
+                             f"dataset), got {task!r}")
+        if features is not None and not isinstance(features, Mapping):
+            raise ValueError(f"features must be a dict of meta-features (name -> value), got {features!r:.200}")
         if dataset is None and features is None:
             raise ValueError("MetaLLMiXSearcher needs dataset= (a data set of the meta-dataset or a packaged one) "
                              "or features= (the data set's meta-features, with task=)")
@@ -272,7 +278,7 @@ class MetaLLMiXSearcher(LLMSearcherBase):
                 self._meta_store(), space=self.space, model=self.model, task=self.task, dataset=self.dataset,
                 features=self._features, learner=self._learner, metric=self._learn_metric(), k=self.k,
                 n_candidates=self.n_warm + 3, seed=self._seed or 0)
-        except RecommendationError:
+        except (RecommendationError, MetaDataError):  # the user's input (dataset, task, model, features)
             raise
         except Exception as exc:  # noqa: BLE001 - a broken meta-learner never stops the experiment
             self.warm_start_error = f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,89 @@
+"""Argument checks shared by the public constructors: one message style, naming the value and the fix.
+
+A wrong type is reported before it reaches a comparison deep inside (``'<' not supported between
+'str' and 'int'``) or numpy; ``bool`` is never taken for a number (``True`` is an ``int`` in Python).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from numbers import Integral, Real
+from typing import Any
+
+
+def _got(value: Any) -> str:
+    return f"got {value!r} ({type(value).__name__})"
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None,
+              optional: bool = False) -> int | None:
+    """``value`` as an int in ``[minimum, maximum]``; ``None`` passes when ``optional``.
+
+    Raises:
+        ValueError: naming ``name``, the allowed range and the value given.
+    """
+    if value is None and optional:
+        return None
+    rng = (f" in [{minimum}, {maximum}]" if minimum is not None and maximum is not None
+           else f" >= {minimum}" if minimum is not None else f" <= {maximum}" if maximum is not None else "")
+    what = f"{name} must be an int{rng}" + (" or None" if optional else "")
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ValueError(f"{what}, {_got(value)}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{what}, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, optional: bool = False) -> float | None:
+    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` with ``low_open``).
+
+    Raises:
+        ValueError: naming ``name``, the allowed range and the value given.
+    """
+    if value is None and optional:
+        return None
+    left = "(" if low_open else "["
+    rng = (f" in {left}{low}, {high}]" if low is not None and high is not None
+           else (f" > {low}" if low_open else f" >= {low}") if low is not None
+           else f" <= {high}" if high is not None else "")
+    what = f"{name} must be a number{rng}" + (" or None" if optional else "")
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{what}, {_got(value)}")
+    x = float(value)
+    if (not math.isfinite(x) or (low is not None and (x <= low if low_open else x < low))
+            or (high is not None and x > high)):
+        raise ValueError(f"{what}, got {value!r}")
+    return x
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a bool (``"no"`` or ``0`` would silently mean something else)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, {_got(value)}")
+    return value
+
+
+def check_seed(value: Any) -> int | None:
+    """A seed: ``None`` (fresh entropy) or an int >= 0, what ``numpy.random.default_rng`` takes."""
+    return check_int("seed", value, minimum=0, optional=True)
+
+
+def check_options(name: str, options: Any, allowed: Mapping[str, str] | list[str], *, hint: str = "") -> dict[str, Any]:
+    """``options`` as a dict whose keys are all in ``allowed`` (names, or names -> what to use instead).
+
+    Raises:
+        ValueError: naming the unknown keys and listing the valid ones.
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ValueError(f"{name} must be a dict of options, {_got(options)}")
+    valid = [k for k in allowed if not (isinstance(allowed, Mapping) and allowed[k])]
+    for key in options:
+        if isinstance(allowed, Mapping) and allowed.get(key):
+            raise ValueError(f"{name} cannot set {key!r}: {allowed[key]}")
+        if key not in allowed:
+            raise ValueError(f"{name} has an unknown option {key!r}; valid: {', '.join(sorted(valid))}{hint}")
+    return dict(options)
