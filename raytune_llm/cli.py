@@ -28,6 +28,8 @@ def _propose(args: argparse.Namespace) -> int:
     })
     print("Search space of an LSTM forecaster (val_rmse, lower is better):")
     print(space.to_prompt())
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1 (configurations to ask for), got {args.n}")
     backend = get_backend(args.llm)
     print(f"\nAsking {backend!r} for {args.n} configurations (runs in a background worker)...")
     messages = propose_messages(space, args.n, metric="val_rmse", mode="min",
@@ -87,6 +89,11 @@ def _tune(args: argparse.Namespace) -> int:
 
             with _store(args) as store:  # the seed store travels as None (reopened read-only on every node)
                 args.meta = None if store.path == seed_store_path() else str(store.path)
+    from raytune_llm.llm import get_backend
+
+    for name in searchers:  # loads nothing: a bad --llm fails now, not after the other searchers' experiments
+        if name in ("llm-pso", "llm") or (name == "metallmix" and args.llm != "none"):
+            get_backend(args.llm)
     tuning.check_resources(args.gpus_per_trial, args.cpus_per_trial, args.concurrency, args.trials)
     task = tuning.make_task(args.task, dim=args.dim, max_epochs=args.max_epochs, data_fraction=args.data_fraction,
                             dataset=args.dataset)

@@ -432,9 +432,18 @@ def _param_from_domain(name: str, domain: Any) -> Param:
             "your trainable from config"
         )
     if isinstance(domain, sample.Categorical):
+        if _contains_domain(domain.categories):
+            raise SearchSpaceError(
+                f"parameter {name!r} is a tune.choice whose options contain Tune domains (a conditional "
+                "space); raytune-llm searchers pass choices through as they are. Search the inner "
+                "parameters as parameters of their own and pick among them inside your trainable"
+            )
         return CategoricalParam(name, tuple(domain.categories))
     if isinstance(domain, sample.Integer):
         log = isinstance(sampler, sample.LogUniform)
+        if q is not None and (isinstance(q, bool) or not float(q).is_integer()):
+            raise SearchSpaceError(f"parameter {name!r}: an integer domain needs an integer step, got q={q!r}; "
+                                   "use tune.qrandint(low, high, q) with an int q, or tune.quniform for a float grid")
         if q is None or q == 1:
             # Tune's integer samplers exclude the upper bound when q == 1
             return IntParam(name, int(domain.lower), int(domain.upper) - 1, log=log, q=1)
@@ -585,17 +594,29 @@ class SearchSpace:
                 out[key] = value
         return out
 
-    def check(self, config: Mapping[str, Any]) -> list[str]:
+    def check(self, config: Mapping[str, Any], *, strict: bool = False) -> list[str]:
         """Every problem of a configuration (nested or flat), one line each; empty when valid.
 
         Missing parameters, wrong types, values out of range or off the quantization grid, and
-        unknown categories are problems; constants and extra keys are ignored.
+        unknown categories are problems. Constants and extra keys are ignored, unless ``strict``:
+        then a key that names nothing in the space (a typo) and a constant given another value
+        (it would be silently overridden) are problems too.
         """
         try:
             flat = self._flat_values(config)
         except ConfigValidationError as exc:
             return exc.problems
         problems = []
+        if strict:
+            names = set(self.names)
+            for key, value in flat.items():
+                if key in names:
+                    continue
+                if key not in self.constants:
+                    problems.append(f"unknown parameter {key!r} (the space has: {', '.join(self.names)})")
+                elif value != self.constants[key]:
+                    problems.append(f"{key!r} is fixed at {self.constants[key]!r} in the search space, got "
+                                    f"{value!r}: drop it, or make it a Tune domain to search it")
         for p in self.params:
             if p.name not in flat:
                 problems.append(f"missing parameter {p.name!r}")

@@ -152,6 +152,8 @@ def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: 
     remote = "://" in storage  # s3://, gs://, ...: Tune writes there directly
     root = storage.rstrip("/") if remote else os.path.abspath(os.path.expanduser(storage))
     path = f"{root}/{name}" if remote else os.path.join(root, name)
+    if resume and not tune.Tuner.can_restore(path):
+        logger.warning("nothing to resume at %s (no experiment of that name there); starting a new one", path)
     if resume and tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable=trainable, param_space=task.space, resume_unfinished=True,
                                    restart_errored=True)

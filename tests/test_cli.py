@@ -46,6 +46,12 @@ def test_tune_compares_searchers_end_to_end(tmp_path):
     (["tune", "--gpus-per-trial", "1.5"], ["--gpus-per-trial must be", "1.5"]),
     (["tune", "--cpus-per-trial", "0"], ["--cpus-per-trial must be > 0"]),
     (["tune", "--concurrency", "0"], ["--concurrency must be >= 1"]),
+    # checked before Ray starts: before, the pso experiment ran first and then llm-pso failed
+    (["tune", "--compare", "pso,llm-pso", "--llm", "openai:"], ["needs a model name", "openai:gpt-4o-mini"]),
+    (["tune", "--searcher", "llm", "--llm", "gpt-9"], ["unknown LLM spec 'gpt-9'"]),
+    (["tune", "--task", "lstm", "--max-epochs", "0"], ["max_epochs must be >= 1, got 0"]),
+    (["tune", "--task", "cnn", "--data-fraction", "5"], ["data_fraction must be in (0.0, 1.0], got 5.0"]),
+    (["propose", "--n", "0"], ["--n must be >= 1", "got 0"]),
 ])
 def test_tune_bad_arguments_are_one_clear_line(capsys, argv, words):
     assert main(argv) == 2
@@ -81,13 +87,14 @@ def test_tune_lstm_with_a_tiny_budget(tmp_path):
 def test_tune_resume_finishes_an_experiment_without_rerunning(tmp_path):
     argv = [sys.executable, "-m", "raytune_llm.cli", "tune", "--task", "rastrigin", "--searcher", "pso", "--trials", "4",
             "--concurrency", "2", "--dim", "2", "--storage", str(tmp_path), "--name", "again"]
-    first = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    first = subprocess.run(argv + ["--resume"], capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "nothing to resume at" in first.stderr  # a --resume of a name that never ran says so, then runs
     trial_dirs = sorted(p.name for p in (tmp_path / "again").glob("rastrigin_*"))
     second = subprocess.run(argv + ["--resume"], capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "again").glob("rastrigin_*")) == trial_dirs  # nothing re-run
-    assert "| pso | 4 |" in second.stdout
+    assert "| pso | 4 |" in second.stdout and "nothing to resume" not in second.stderr
 
 
 # ---------------------------------------------------------------------------------------- MetaLLMiX

@@ -150,11 +150,14 @@ def test_api_key_never_leaks(server, monkeypatch):
         "response_format": "auto", "timeout_s": 60.0, "base_url": server.url}}
 
 
-def test_missing_key_for_openai_itself(monkeypatch):
+def test_missing_key_for_openai_itself(monkeypatch, caplog):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with caplog.at_level("WARNING", logger="raytune_llm.llm"):
+        backend = get_backend("openai:gpt-4o-mini")
+    assert "has no API key" in caplog.text  # said when the searcher is built, not only per request
     with pytest.raises(LLMAuthError, match="OPENAI_API_KEY"):
-        call(get_backend("openai:gpt-4o-mini"))
+        call(backend)
 
 
 def test_base_url_from_environment(server, monkeypatch):

@@ -210,6 +210,9 @@ def test_fingerprint_and_pickle(space):
         ({"a/b": tune.uniform(0, 1)}, ["'a/b'", "'/'"]),
         ({"x": tune.uniform(0, 1), "f": lambda: 3}, ["'f'", "function"]),
         ([tune.uniform(0, 1)], ["must be a dict"]),
+        ({"x": tune.choice([tune.uniform(0, 1), 2])}, ["'x'", "tune.choice", "contain Tune domains"]),
+        ({"x": tune.choice([{"a": tune.uniform(0, 1)}, {"a": 2}])}, ["'x'", "contain Tune domains"]),
+        ({"x": tune.qrandint(0, 10, 2.5)}, ["'x'", "integer step, got q=2.5"]),
     ],
 )
 def test_rejections_name_the_key_and_the_fix(bad, words):

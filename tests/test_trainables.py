@@ -114,6 +114,12 @@ def test_rastrigin_value_order_and_space():
         rastrigin_coordinates({"y": 1.0})
     with pytest.raises(ValueError, match="x1 must be a finite number"):
         rastrigin_coordinates({"x0": 1.0, "x1": float("nan")})
+    assert rastrigin_coordinates({"x0": np.float32(1.5), "x1": np.int64(2)}) == [1.5, 2.0]  # numpy numbers are numbers
+    for config in ({"x0": 1.0, "x00": 2.0}, {"x0": 1.0, "x2": 2.0}):  # a duplicate, a gap: not a 2-D point
+        with pytest.raises(ValueError, match="each once with no gap"):
+            rastrigin_coordinates(config)
+    with pytest.raises(ValueError, match="needs a config dict"):
+        rastrigin_coordinates(None)
     space = rastrigin_space(5)
     assert list(space) == ["x0", "x1", "x2", "x3", "x4"]
     assert all(isinstance(d, tune.search.sample.Float) and (d.lower, d.upper) == (-5.12, 5.12) for d in space.values())
@@ -297,6 +303,23 @@ def test_config_errors_are_clear():
         cnn_config({"kernel_size": 4})
     with pytest.raises(ValueError, match="dataset must be one of"):
         cnn_config({"dataset": "cifar"})
+    with pytest.raises(ValueError, match=r"num_layers must be in \[1, 8\], got 0"):
+        lstm_config({"num_layers": 0})
+    with pytest.raises(ValueError, match="config must be a dict of hyperparameters, got str"):
+        lstm_config("x")
+
+
+def test_spaces_check_their_fixed_values_before_any_trial():
+    from ray import tune
+
+    from trainables import cnn_space, lstm_space
+
+    with pytest.raises(ValueError, match="max_epochs must be >= 1, got 0"):
+        lstm_space(max_epochs=0)
+    with pytest.raises(ValueError, match=r"unknown config keys \['bogus'\]"):
+        cnn_space("digits", bogus=1)
+    space = lstm_space(lr=tune.loguniform(1e-3, 1e-2), max_epochs=3)  # domains are searched, not checked
+    assert space["max_epochs"] == 3 and space["lr"].lower == 1e-3
 
 
 def test_spaces_are_raytune_llm_search_spaces():

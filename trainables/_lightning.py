@@ -220,11 +220,20 @@ def merge_config(defaults: Mapping[str, Any], config: Mapping[str, Any] | None, 
     Raises:
         ValueError: for keys that the trainable does not know.
     """
+    if config is not None and not isinstance(config, Mapping):
+        raise ValueError(f"{where}: config must be a dict of hyperparameters, got {type(config).__name__}: {config!r:.200}")
     config = dict(config or {})
     unknown = sorted(set(config) - set(defaults))
     if unknown:
         raise ValueError(f"{where}: unknown config keys {unknown}; known keys: {sorted(defaults)}")
     return {**defaults, **config}
+
+
+def constants(space: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a Tune param space that are not Tune domains (what every trial gets as is)."""
+    from ray.tune.search.sample import Domain
+
+    return {k: v for k, v in space.items() if not isinstance(v, Domain)}
 
 
 def check_int(cfg: Mapping[str, Any], key: str, low: int, high: int | None = None) -> int:
@@ -234,7 +243,7 @@ def check_int(cfg: Mapping[str, Any], key: str, low: int, high: int | None = Non
         raise ValueError(f"{key} must be an integer, got {value!r}")
     value = int(value)
     if value < low or (high is not None and value > high):
-        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
         raise ValueError(f"{key} must be {bound}, got {value}")
     return value
 

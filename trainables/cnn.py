@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from trainables._lightning import (
     TunedModule,
     check_common,
+    constants,
     check_int,
     fit_resuming,
     make_trainer,
@@ -205,4 +206,5 @@ def cnn_space(dataset: str = "textures", **fixed: Any) -> dict[str, Any]:
         "batch_size": tune.choice([32, 64, 128]),
     }
     space.update(fixed)
+    cnn_config(constants(space))  # a typo or a bad fixed value fails here, not in every trial
     return space

@@ -17,6 +17,7 @@ from trainables._lightning import (
     CHECKPOINT_FILE,
     TunedModule,
     check_common,
+    constants,
     check_int,
     fit_resuming,
     make_trainer,
@@ -200,6 +201,7 @@ def lstm_space(**fixed: Any) -> dict[str, Any]:
         "batch_size": tune.choice([32, 64, 128, 256]),
     }
     space.update(fixed)
+    lstm_config(constants(space))  # a typo or a bad fixed value fails here, not in every trial
     return space
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from numbers import Real
 from typing import Any, Mapping, Sequence
 
 _KEY = re.compile(r"^x(\d+)$")
@@ -33,13 +34,18 @@ def rastrigin_coordinates(config: Mapping[str, Any]) -> list[float]:
     Raises:
         ValueError: if there is no ``x<i>`` key or a value is not a finite number.
     """
+    if not isinstance(config, Mapping):
+        raise ValueError(f"rastrigin needs a config dict with keys x0, x1, ...; got {config!r:.200}")
     keys = sorted((int(m.group(1)), k) for k in config if isinstance(k, str) and (m := _KEY.match(k)))
     if not keys:
         raise ValueError(f"rastrigin needs config keys x0, x1, ...; got {sorted(map(str, config))}")
+    if [i for i, _ in keys] != list(range(len(keys))):
+        raise ValueError(f"rastrigin needs the keys x0 ... x{len(keys) - 1}, each once with no gap; got "
+                         f"{[k for _, k in keys]} (rastrigin_space(dim) builds them)")
     xs = []
     for _, key in keys:
         value = config[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
             raise ValueError(f"{key} must be a finite number, got {value!r}")
         xs.append(float(value))
     return xs

@@ -10,6 +10,7 @@ have the schema's shape (llama-cpp-python's server ignores ``json_schema`` silen
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -29,6 +30,8 @@ from raytune_llm.errors import (
     LLMTimeoutError,
 )
 from raytune_llm.llm.base import Message, Usage, parse_json_answer, schema_instructions
+
+logger = logging.getLogger("raytune_llm.llm")
 
 MODES = ("json_schema", "json_object", "prompt")
 
@@ -71,6 +74,9 @@ class OpenAIBackend:
         self._explicit_base_url = base_url
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self.__api_key = api_key
+        if not (api_key or self.base_url or os.environ.get("OPENAI_API_KEY")):
+            logger.warning("openai:%s has no API key (api_key= in llm_options, or OPENAI_API_KEY) and no base_url: "
+                           "OpenAI will refuse every request and the search will run without the LLM", model)
         self.response_format = response_format
         self.timeout_s = float(timeout_s)
         self.extra_body = dict(extra_body or {})
