@@ -225,6 +225,9 @@ def _copy_seed_to(path) -> None:
 
 
 def _meta_ingest(args: argparse.Namespace) -> int:
+    if not os.path.isdir(os.path.expanduser(args.dir)):  # before a new store is created for nothing
+        raise ValueError(f"no experiment folder at {args.dir!r}; pass a Tune experiment directory "
+                         "(e.g. ~/ray_results/NAME)")
     store = _store(args, write=True)
     if args.dataset not in store.dataset_names():
         if args.features is None:
@@ -260,6 +263,8 @@ def _meta_build(args: argparse.Namespace) -> int:
 def _meta_show(args: argparse.Namespace) -> int:
     from raytune_llm.proposals.render import format_value
 
+    if args.top < 1:
+        raise ValueError(f"--top must be >= 1, got {args.top}")
     store = _store(args)
     if args.dataset:
         features = store.dataset_features(args.dataset)

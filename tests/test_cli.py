@@ -149,6 +149,14 @@ def test_meta_commands_with_a_missing_store_are_one_clear_line(capsys, argv, wor
     assert err.count("\n") == 1 and all(w in err for w in words)
 
 
+def test_meta_ingest_of_a_missing_folder_creates_no_store(tmp_path, capsys):
+    new = tmp_path / "new.sqlite"
+    assert main(["meta", "ingest", str(tmp_path / "nope"), "--dataset", "x", "--model", "m", "--meta", str(new)]) == 2
+    assert "no experiment folder at" in capsys.readouterr().err and not new.exists()
+    assert main(["meta", "show", "--top", "0"]) == 2
+    assert "--top must be >= 1, got 0" in capsys.readouterr().err
+
+
 def test_recommend_an_unknown_data_set(cnn_meta, capsys):
     assert main(["recommend", "--task", "cnn", "--dataset", "cifar", "--meta", cnn_meta, "--llm", "none"]) == 2
     assert "unknown data set 'cifar'" in capsys.readouterr().err
