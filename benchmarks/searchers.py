@@ -109,17 +109,10 @@ class PercentLLMPSOSearcher(LLMPSOSearcher):
                 out[p.name] = p.from_unit(min(max(v / 100, 0.0), 1.0))
         return out
 
-    def _after_complete(self) -> None:
+    def _replacement_request(self, n: int, done: int) -> tuple[list[Any], dict[str, Any], int, dict[str, Any]]:
         from raytune_llm.proposals.swarm import ParticleView, Trial, swarm_messages
 
-        done = len(self.history)
-        if self._backend is None or self._future is not None or done < self.warmup:
-            return
-        if self._llm_requests and done - self._last_llm_at < self.llm_every:
-            return
-        assert self.space is not None and self.pso is not None
-        k = max(1, round(self.replace_fraction * self.pso.swarm_size))
-        n = k * self.candidates_per_slot
+        assert self.space is not None
         pct = self._percent_space()
         best = [Trial(self._to_percent(t.config), t.value, t.origin) for t in self.best_trials(5)]
         recent = [Trial(self._to_percent(t.config), t.value, t.origin) for t in self.recent_trials(5)]
@@ -129,9 +122,7 @@ class PercentLLMPSOSearcher(LLMPSOSearcher):
         messages[-1]["content"] = messages[-1]["content"].replace(
             "Search space (log scale means think in orders of magnitude):",
             "Search space: every number is a percentage of its parameter's range (0 = low end, 100 = high end):")
-        if self._submit(messages, pct.json_schema(n), max_tokens=60 + 12 * self.space.dim * n,
-                        tag="pso-replace", meta={"k": k}):
-            self._last_llm_at = done
+        return messages, pct.json_schema(n), 60 + 12 * self.space.dim * n, {}
 
     def _on_llm_answer(self, answer: Any, meta: dict[str, Any]) -> None:
         if isinstance(answer, dict) and isinstance(answer.get("configs"), list):

@@ -152,21 +152,24 @@ class LLMPSOSearcher(LLMSearcherBase):
             return
         if self._llm_requests and done - self._last_llm_at < self.llm_every:
             return
-        assert self.space is not None and self.pso is not None
+        assert self.pso is not None
         k = max(1, round(self.replace_fraction * self.pso.swarm_size))
-        n = k * self.candidates_per_slot
+        messages, schema, max_tokens, meta = self._replacement_request(k * self.candidates_per_slot, done)
+        if self._submit(messages, schema, max_tokens=max_tokens, tag="pso-replace", meta={"k": k, **meta}):
+            self._last_llm_at = done
+
+    def _replacement_request(self, n: int, done: int) -> tuple[list[Any], dict[str, Any], int, dict[str, Any]]:
+        """The request for ``n`` candidates: ``(messages, answer schema, max_tokens, meta)``;
+        ``meta`` reaches :meth:`_on_llm_answer` with the answer."""
+        assert self.space is not None
         best = self.best_trials(5)
         edits = self.ask == "edits" and bool(editable(self.space)) and bool(best)  # else whole configs
         messages = swarm_messages(self.space, metric=self._metric, mode=self._mode, n=n, best=best,
                                   recent=self.recent_trials(5), particles=self._particle_views(),
                                   completed=done, budget=self.budget, answer="edits" if edits else "configs")
         if edits:
-            schema, max_tokens = edit_schema(self.space, n, len(best)), 60 + 40 * n
-        else:
-            schema, max_tokens = self.space.json_schema(n), 60 + 25 * self.space.dim * n
-        meta = {"k": k, "bases": [t.config for t in best]}
-        if self._submit(messages, schema, max_tokens=max_tokens, tag="pso-replace", meta=meta):
-            self._last_llm_at = done
+            return messages, edit_schema(self.space, n, len(best)), 60 + 40 * n, {"bases": [t.config for t in best]}
+        return messages, self.space.json_schema(n), 60 + 25 * self.space.dim * n, {}
 
     def _on_llm_answer(self, answer: Any, meta: dict[str, Any]) -> None:
         assert self.space is not None and self.pso is not None
