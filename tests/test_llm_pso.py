@@ -147,6 +147,12 @@ def test_add_evaluated_point_rejects_what_it_would_have_to_change():
     assert s.history[-1]["value"] == 0.5 and s.history[-1]["origin"] == "warm-start"
 
 
+def test_an_incomplete_state_is_a_clear_error():
+    s = LLMPSOSearcher(llm=None, seed=0, space=SPACE, metric="score", mode="min")
+    with pytest.raises(ValueError, match=r"the state lacks \['metric', .*'counters'\]"):
+        s.set_state({"version": 1, "searcher": "LLMPSOSearcher"})
+
+
 def test_max_evaluations_finishes():
     s = LLMPSOSearcher(llm=None, seed=0, max_evaluations=3, space=SPACE, metric="score", mode="min")
     drive(s, 3)

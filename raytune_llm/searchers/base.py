@@ -38,6 +38,8 @@ from raytune_llm.telemetry import Telemetry
 logger = logging.getLogger("raytune_llm.searchers")
 
 STATE_VERSION = 1
+_STATE_KEYS = ("metric", "mode", "seed", "space_fingerprint", "core", "live", "points", "history", "started",
+               "num_samples", "best_value", "llm_requests", "usage", "counters")
 _USAGE_COUNTS = ("requests", "succeeded", "failed", "attempts", "retries", "timeouts", "invalid_answers",
                  "breaker_trips", "prompt_tokens", "completion_tokens")
 
@@ -425,6 +427,10 @@ class LLMSearcherBase(Searcher):
         if state.get("version") != STATE_VERSION or state.get("searcher") != name:
             raise ValueError(f"cannot restore {name} from state version {state.get('version')!r} "
                              f"of {state.get('searcher')!r}")
+        missing = [k for k in _STATE_KEYS if k not in state]
+        if missing:
+            raise ValueError(f"cannot restore {name}: the state lacks {missing}; pass what get_state() (or save()) "
+                             "of this raytune-llm version wrote")
         if self.space is None:
             # Ray's pattern restores a searcher before Tune gives it the space: finish in _setup
             self._pending_state = state
