@@ -1,7 +1,10 @@
 """Argument checks shared by the public constructors: one message style, naming the value and the fix.
 
 A wrong type is reported before it reaches a comparison deep inside (``'<' not supported between
-'str' and 'int'``) or numpy; ``bool`` is never taken for a number (``True`` is an ``int`` in Python).
+'str' and 'int'``) or numpy. Numpy scalars count as the numbers they hold and whole floats as ints
+(``2.0``, ``1e3``: what a config file or pandas gives); ``bool`` is never taken for a number.
+The checks return the value normalised to a Python ``int``/``float``/``bool``: keep that, so that
+no numpy scalar reaches a JSON schema or a saved state.
 """
 
 from __future__ import annotations
@@ -11,9 +14,15 @@ from collections.abc import Mapping
 from numbers import Integral, Real
 from typing import Any
 
+import numpy as np
+
 
 def _got(value: Any) -> str:
     return f"got {value!r} ({type(value).__name__})"
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None,
@@ -28,16 +37,19 @@ def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int
     rng = (f" in [{minimum}, {maximum}]" if minimum is not None and maximum is not None
            else f" >= {minimum}" if minimum is not None else f" <= {maximum}" if maximum is not None else "")
     what = f"{name} must be an int{rng}" + (" or None" if optional else "")
-    if isinstance(value, bool) or not isinstance(value, Integral):
+    whole = isinstance(value, Integral) or (isinstance(value, Real) and math.isfinite(value) and float(value).is_integer())
+    if _is_bool(value) or not whole:
         raise ValueError(f"{what}, {_got(value)}")
+    value = int(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{what}, got {value!r}")
-    return int(value)
+    return value
 
 
 def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, optional: bool = False) -> float | None:
-    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` with ``low_open``).
+                 low_open: bool = False, optional: bool = False, allow_inf: bool = False) -> float | None:
+    """``value`` as a float in ``[low, high]`` (``(low, high]`` with ``low_open``); finite unless
+    ``allow_inf`` (``math.inf`` meaning "never", for a timeout or a cool-down).
 
     Raises:
         ValueError: naming ``name``, the allowed range and the value given.
@@ -48,21 +60,22 @@ def check_number(name: str, value: Any, *, low: float | None = None, high: float
     rng = (f" in {left}{low}, {high}]" if low is not None and high is not None
            else (f" > {low}" if low_open else f" >= {low}") if low is not None
            else f" <= {high}" if high is not None else "")
-    what = f"{name} must be a number{rng}" + (" or None" if optional else "")
-    if isinstance(value, bool) or not isinstance(value, Real):
+    what = (f"{name} must be a {'' if allow_inf else 'finite '}number{rng}"
+            + (" (or math.inf)" if allow_inf else "") + (" or None" if optional else ""))
+    if _is_bool(value) or not isinstance(value, Real):
         raise ValueError(f"{what}, {_got(value)}")
     x = float(value)
-    if (not math.isfinite(x) or (low is not None and (x <= low if low_open else x < low))
-            or (high is not None and x > high)):
+    if (math.isnan(x) or (math.isinf(x) and not (allow_inf and x > 0))
+            or (low is not None and (x <= low if low_open else x < low)) or (high is not None and x > high)):
         raise ValueError(f"{what}, got {value!r}")
     return x
 
 
 def check_bool(name: str, value: Any) -> bool:
     """``value`` if it is a bool (``"no"`` or ``0`` would silently mean something else)."""
-    if not isinstance(value, bool):
+    if not _is_bool(value):
         raise ValueError(f"{name} must be True or False, {_got(value)}")
-    return value
+    return bool(value)
 
 
 def check_seed(value: Any) -> int | None:
@@ -70,7 +83,7 @@ def check_seed(value: Any) -> int | None:
     return check_int("seed", value, minimum=0, optional=True)
 
 
-def check_options(name: str, options: Any, allowed: Mapping[str, str] | list[str], *, hint: str = "") -> dict[str, Any]:
+def check_options(name: str, options: Any, allowed: Mapping[str, str] | list[str]) -> dict[str, Any]:
     """``options`` as a dict whose keys are all in ``allowed`` (names, or names -> what to use instead).
 
     Raises:
@@ -85,5 +98,5 @@ def check_options(name: str, options: Any, allowed: Mapping[str, str] | list[str
         if isinstance(allowed, Mapping) and allowed.get(key):
             raise ValueError(f"{name} cannot set {key!r}: {allowed[key]}")
         if key not in allowed:
-            raise ValueError(f"{name} has an unknown option {key!r}; valid: {', '.join(sorted(valid))}{hint}")
+            raise ValueError(f"{name} has an unknown option {key!r}; valid: {', '.join(sorted(valid))}")
     return dict(options)

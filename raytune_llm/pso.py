@@ -90,9 +90,9 @@ class AsyncPSO:
     def __init__(self, dim: int, *, swarm_size: int = 8, seed: int | None = None, horizon: int = 200,
                  w_start: float = 0.9, w_end: float = 0.4, c1: float = 1.49445, c2: float = 1.49445,
                  v_max: float = 0.2) -> None:
-        check_int("dim", dim, minimum=1)
-        check_int("swarm_size", swarm_size, minimum=2)
-        check_int("horizon", horizon, minimum=1)
+        dim, swarm_size = check_int("dim", dim, minimum=1), check_int("swarm_size", swarm_size, minimum=2)
+        horizon = check_int("horizon", horizon, minimum=1)
+        seed = check_int("seed", seed, minimum=0, optional=True)
         self.check_options(w_start=w_start, w_end=w_end, c1=c1, c2=c2, v_max=v_max)
         self.dim = dim
         self.horizon = int(horizon)

@@ -609,12 +609,16 @@ class SearchSpace:
         problems = []
         if strict:
             names = set(self.names)
-            for key, value in flat.items():
+            items = []
+            for key, value in flat.items():  # a mixed flat/nested point leaves nested dicts to flatten
+                nested = isinstance(value, Mapping) and key not in names and key not in self.constants
+                items += [(f"{key}{SEP}{k}", v) for k, v in flatten(value).items()] if nested else [(key, value)]
+            for key, value in items:
                 if key in names:
                     continue
                 if key not in self.constants:
                     problems.append(f"unknown parameter {key!r} (the space has: {', '.join(self.names)})")
-                elif value != self.constants[key]:
+                elif _differs(value, self.constants[key]):
                     problems.append(f"{key!r} is fixed at {self.constants[key]!r} in the search space, got "
                                     f"{value!r}: drop it, or make it a Tune domain to search it")
         for p in self.params:
@@ -666,6 +670,26 @@ class SearchSpace:
         if problems:
             raise ConfigValidationError(problems)
         return out if flat else unflatten({**self.constants, **out})
+
+    def coerce(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The flat parameters of ``config`` after lossless conversions only (``2.0`` for an integer,
+        a numpy scalar, a number written as text); unlike :meth:`repair`, nothing is clipped,
+        snapped or matched to a near category.
+
+        Raises:
+            ConfigValidationError: listing every value that would have to change.
+        """
+        repaired = self.repair(config, flat=True)
+        values = self._flat_values(config)
+        problems = []
+        for p in self.params:
+            given = values[p.name]
+            if p.check(given) is None or _same_value(given, repaired[p.name]):
+                continue
+            problems.append(p.check(given) or f"{p.name!r}: {given!r}")
+        if problems:
+            raise ConfigValidationError(problems)
+        return repaired
 
     def key(self, config: Mapping[str, Any]) -> str:
         """A canonical text key for de-duplication: equal for configurations that repair to the same
@@ -740,6 +764,28 @@ class SearchSpace:
 
         text = json.dumps(self.to_dict(), sort_keys=True, default=repr)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _same_value(given: Any, value: Any) -> bool:
+    """Whether ``given`` and its repaired ``value`` are the same value in another type."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not isinstance(given, bool):
+        try:
+            return float(given) == float(value)
+        except (TypeError, ValueError):
+            return False
+    return bool(given == value) if isinstance(given, type(value)) else False
+
+
+def _differs(given: Any, fixed: Any) -> bool:
+    """Whether a point's value for a constant is plainly another value. Only numbers, text and
+    ``None`` are compared (Tune deep-copies constants, so objects lose their identity; arrays have
+    no single truth value); NaN equals NaN."""
+    plain = (type(None), bool, int, float, str, np.integer, np.floating)
+    if not (isinstance(given, plain) and isinstance(fixed, plain)):
+        return False
+    if isinstance(given, (float, np.floating)) and isinstance(fixed, (float, np.floating)):
+        return not (given == fixed or (math.isnan(given) and math.isnan(fixed)))
+    return bool(given != fixed)
 
 
 def _contains_domain(values: Iterable[Any]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 from conformance.suite import SPACE, drive, objective
 from support.fault_server import FaultServer
@@ -114,20 +115,23 @@ def test_points_to_evaluate_name_what_is_wrong(points, words):
 @pytest.mark.parametrize("kwargs, message", [
     ({"swarm_size": "8"}, "swarm_size must be an int >= 2 or None, got '8' (str)"),
     ({"swarm_size": 2.5}, "swarm_size must be an int >= 2 or None, got 2.5 (float)"),
-    ({"replace_fraction": None}, "replace_fraction must be a number in (0, 1], got None (NoneType)"),
+    ({"replace_fraction": None}, "replace_fraction must be a finite number in (0, 1], got None (NoneType)"),
     ({"candidates_per_slot": 1.5}, "candidates_per_slot must be an int >= 1, got 1.5 (float)"),
     ({"seed": "a"}, "seed must be an int >= 0 or None, got 'a' (str)"),
     ({"seed": -1}, "seed must be an int >= 0 or None, got -1"),
     ({"max_evaluations": 2.5}, "max_evaluations must be an int >= 1 or None, got 2.5 (float)"),
-    ({"llm_timeout_s": None}, "llm_timeout_s must be a number > 0, got None (NoneType)"),
+    ({"llm_timeout_s": None}, "llm_timeout_s must be a finite number > 0, got None (NoneType)"),
     ({"wait_for_llm": "no"}, "wait_for_llm must be True or False, got 'no' (str)"),
     ({"telemetry": "no"}, "telemetry must be True or False, got 'no' (str)"),
     ({"metric": 5}, "metric must be the name of a reported metric (a str) or None, got 5"),
     ({"pso_options": {"c3": 1}}, "pso_options has an unknown option 'c3'; valid: c1, c2, v_max, w_end, w_start"),
     ({"pso_options": {"horizon": 50}}, "pso_options cannot set 'horizon': it is the budget: pass max_evaluations="),
-    ({"pso_options": {"w_start": -3}}, "pso_options w_start must be a number in [0, 1.5], got -3"),
+    ({"pso_options": {"w_start": -3}}, "pso_options w_start must be a finite number in [0, 1.5], got -3"),
     ({"worker_options": {"timeout": 5}}, "worker_options has an unknown option 'timeout'; valid: backoff_max_s"),
     ({"worker_options": {"max_retries": -1}}, "worker_options max_retries must be an int >= 0, got -1"),
+    ({"worker_options": {"timeout_s": float("inf")}}, "worker_options timeout_s must be a finite number > 0, got inf"),
+    ({"llm_options": "abc"}, "llm_options must be a dict of backend options"),
+    ({"log_dir": 5}, "log_dir must be a folder path (a str) or None, got 5"),
 ])
 def test_bad_arguments_fail_at_construction_with_the_name_and_the_value(kwargs, message):
     # before: a TypeError deep inside numpy or a comparison, or (worker_options) only at the first LLM request
@@ -145,6 +149,27 @@ def test_add_evaluated_point_rejects_what_it_would_have_to_change():
         s.add_evaluated_point(good, "abc")
     s.add_evaluated_point(good, 0.5)
     assert s.history[-1]["value"] == 0.5 and s.history[-1]["origin"] == "warm-start"
+    s.add_evaluated_point({**good, "n": 3.0, "fixed": 7}, np.float32(0.25))  # a whole float, constants: as read
+    assert s.history[-1]["config"]["n"] == 3 and isinstance(s.history[-1]["config"]["n"], int)
+    assert s.history[-1]["value"] == 0.25
+    s.add_evaluated_point({**good, "n": 4}, "not a number", error=True)  # a failed trial's value is not read
+    assert s.history[-1]["value"] is None
+
+
+def test_numpy_and_whole_float_arguments_are_taken_as_plain_numbers():
+    s = LLMPSOSearcher(llm=None, seed=np.int64(3), swarm_size=np.int64(4), candidates_per_slot=np.int64(2),
+                       replace_fraction=np.float32(0.5), max_evaluations=1e3, wait_for_llm=np.True_,
+                       points_to_evaluate=({"x": 0.1, "n": 2, "act": "a", "lr": 0.01} for _ in range(1)))
+    assert type(s.candidates_per_slot) is int and s.max_evaluations == 1000 and s.wait_for_llm is True
+    assert s._seed == 3 and type(s._seed) is int and len(s._points) == 1
+
+
+def test_constants_that_cannot_be_compared_do_not_block_points():
+    # Tune deep-copies param_space: an object constant is never == the user's; arrays have no truth value
+    space = {**SPACE, "net": object(), "arr": np.ones(3), "nan": float("nan")}
+    point = {"x": 0.1, "n": 2, "act": "a", "lr": 0.01, "net": object(), "arr": np.ones(3), "nan": float("nan")}
+    s = LLMPSOSearcher(llm=None, points_to_evaluate=[point], space=space, metric="score", mode="min")
+    assert s.suggest("t0")["x"] == 0.1
 
 
 def test_an_incomplete_state_is_a_clear_error():

@@ -260,10 +260,12 @@ def test_write_back_needs_a_writable_store_and_a_name(store, learner):
 @pytest.mark.parametrize("kwargs, words", [
     ({"inner": "optuna"}, ["inner must be a ray.tune.search.Searcher", "'optuna'"]),
     ({"n_warm": -1}, ["n_warm must be an int >= 0, got -1"]),
-    ({"judge_threshold": 0}, ["judge_threshold must be a number in [1, 5], got 0"]),
-    ({"judge_threshold": None}, ["judge_threshold must be a number in [1, 5], got None (NoneType)"]),
+    ({"judge_threshold": 0}, ["judge_threshold must be a finite number in [1, 5], got 0"]),
+    ({"judge_threshold": None}, ["judge_threshold must be a finite number in [1, 5], got None (NoneType)"]),
     ({"attempts": "2"}, ["attempts must be an int >= 1, got '2' (str)"]),
     ({"k": 0}, ["k must be an int >= 1, got 0"]),
+    ({"model": 5}, ["model must be a name (a str) or None, got 5"]),
+    ({"learner": "x"}, ["learner must be a fitted raytune_llm.meta.MetaLearner"]),
     ({"write_back": "no"}, ["write_back must be True or False, got 'no'"]),
     ({"task": "images"}, ["task must be one of image-classification, timeseries-regression", "'images'"]),
     ({"meta": "/nonexistent/typo.sqlite"}, ["no meta-dataset at meta='/nonexistent/typo.sqlite'", "meta=None"]),
@@ -286,8 +288,25 @@ def test_an_unknown_data_set_is_a_clear_error_when_the_space_arrives(store, lear
 def test_an_unknown_model_is_a_clear_error_not_a_silent_fallback(store, learner):
     # before: logged as "warm start unavailable" and the experiment ran as the inner searcher alone
     s = MetaLLMiXSearcher(meta=store, features=TARGET, task=TASK, model="resnet", llm=None, learner=learner)
-    with pytest.raises(ValueError, match="resnet"):
+    with pytest.raises(RecommendationError, match=r"model='resnet' has no past experiments.*\['quad'\]"):
         prepared(s)
+
+
+def test_no_deadline_is_math_inf(store, learner):
+    s = prepared(MetaLLMiXSearcher(meta=store, features=TARGET, task=TASK, llm=None, learner=learner,
+                                   recommend_timeout_s=float("inf"), attempts=2.0, telemetry=False))
+    assert s.recommend_timeout_s == float("inf") and s.attempts == 2 and s.suggest("t0") is not None
+
+
+def test_a_model_with_an_empty_store_falls_back_to_the_inner_searcher(tmp_path):
+    # a new store, filled as it goes (write_back): nothing to learn yet is not an error
+    from raytune_llm.meta import MetaStore
+
+    MetaStore(tmp_path / "empty.sqlite").close()
+    s = prepared(MetaLLMiXSearcher(meta=str(tmp_path / "empty.sqlite"), features=TARGET, task=TASK, model="quad",
+                                   llm=None, telemetry=False))
+    assert s.warm_start_error is not None and s.suggest("t0") is not None
+    s.close()
 
 
 def test_no_warm_start_is_just_the_inner_searcher(store, learner):

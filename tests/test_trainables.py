@@ -320,6 +320,7 @@ def test_spaces_check_their_fixed_values_before_any_trial():
         cnn_space("digits", bogus=1)
     space = lstm_space(lr=tune.loguniform(1e-3, 1e-2), max_epochs=3)  # domains are searched, not checked
     assert space["max_epochs"] == 3 and space["lr"].lower == 1e-3
+    assert cnn_space("digits", filters=tune.grid_search([8, 16]))["filters"] == {"grid_search": [8, 16]}
 
 
 def test_spaces_are_raytune_llm_search_spaces():

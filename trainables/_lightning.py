@@ -230,10 +230,12 @@ def merge_config(defaults: Mapping[str, Any], config: Mapping[str, Any] | None, 
 
 
 def constants(space: Mapping[str, Any]) -> dict[str, Any]:
-    """The entries of a Tune param space that are not Tune domains (what every trial gets as is)."""
+    """The entries of a Tune param space that are not Tune domains or grid searches (what every
+    trial gets as is)."""
     from ray.tune.search.sample import Domain
 
-    return {k: v for k, v in space.items() if not isinstance(v, Domain)}
+    return {k: v for k, v in space.items()
+            if not isinstance(v, Domain) and not (isinstance(v, Mapping) and "grid_search" in v)}
 
 
 def check_int(cfg: Mapping[str, Any], key: str, low: int, high: int | None = None) -> int:

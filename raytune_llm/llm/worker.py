@@ -233,7 +233,7 @@ class LLMWorker:
         get = options.get
         check_number(f"{name} timeout_s", get("timeout_s", 1.0), low=0, low_open=True)
         for key in ("backoff_s", "backoff_max_s", "breaker_cooldown_s"):
-            check_number(f"{name} {key}", get(key, 0.0), low=0)
+            check_number(f"{name} {key}", get(key, 0.0), low=0, allow_inf=key != "backoff_s")
         check_int(f"{name} max_retries", get("max_retries", 0), minimum=0)
         for key in ("breaker_failures", "max_pending", "parallel"):
             check_int(f"{name} {key}", get(key, 1), minimum=1)

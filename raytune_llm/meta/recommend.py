@@ -228,6 +228,21 @@ def infer_model(store: Any, task: str) -> str:
     return models[0]
 
 
+def check_model(store: Any, task: str | None, model: str) -> None:
+    """Refuse a ``model`` that the meta-dataset does not know while it knows others (a typo).
+
+    A store with no experiments (of ``task``) at all passes: a new store that is filled as it goes.
+
+    Raises:
+        RecommendationError: naming the model and listing the known ones.
+    """
+    models = sorted({str(r["model"]) for r in _records(store.experiments(task=task))})
+    if models and model not in models:
+        where = f" for task {task!r}" if task else ""
+        raise RecommendationError(f"model={model!r} has no past experiments in the meta-dataset{where}; it has "
+                                  f"{models}: pass one of them, or model=None")
+
+
 def gather_evidence(
     store: Any,
     *,

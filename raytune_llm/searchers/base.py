@@ -18,10 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import numbers
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
@@ -51,8 +50,9 @@ def _check_points(points: Any) -> list[dict[str, Any]]:
     if isinstance(points, Mapping):
         raise ValueError("points_to_evaluate must be a list of configurations; for one configuration, wrap it "
                          f"in a list: points_to_evaluate=[{{...}}], got the dict {points!r:.200}")
-    if isinstance(points, (str, bytes)) or not isinstance(points, Sequence):
+    if isinstance(points, (str, bytes)) or not isinstance(points, Iterable):
         raise ValueError(f"points_to_evaluate must be a list of configuration dicts, got {points!r:.200}")
+    points = list(points)
     for i, point in enumerate(points):
         if not isinstance(point, Mapping):
             raise ValueError(f"points_to_evaluate[{i}] must be a configuration dict ({{name: value}}), "
@@ -100,10 +100,15 @@ class LLMSearcherBase(Searcher):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         if metric is not None and not isinstance(metric, str):
             raise ValueError(f"metric must be the name of a reported metric (a str) or None, got {metric!r}")
-        check_int("max_evaluations", max_evaluations, minimum=1, optional=True)
-        check_number("llm_timeout_s", llm_timeout_s, low=0, low_open=True)
-        check_bool("wait_for_llm", wait_for_llm)
-        check_bool("telemetry", telemetry)
+        max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1, optional=True)
+        llm_timeout_s = check_number("llm_timeout_s", llm_timeout_s, low=0, low_open=True)
+        wait_for_llm = check_bool("wait_for_llm", wait_for_llm)
+        telemetry = check_bool("telemetry", telemetry)
+        if llm_options is not None and not isinstance(llm_options, Mapping):
+            raise ValueError(f"llm_options must be a dict of backend options (base_url, api_key, n_gpu_layers...), "
+                             f"got {llm_options!r:.200}")
+        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+            raise ValueError(f"log_dir must be a folder path (a str) or None, got {log_dir!r:.200}")
         super().__init__(metric=metric, mode=mode)
         self._seed = check_seed(seed)
         self._worker_options = {"timeout_s": llm_timeout_s, **check_options("worker_options", worker_options,
@@ -221,16 +226,19 @@ class LLMSearcherBase(Searcher):
                             intermediate_values: list | None = None) -> None:
         if self.space is None:
             raise RuntimeError("add_evaluated_point needs the search space first (space= or set_search_properties)")
-        problems = self.space.check(parameters)
-        if problems:
+        try:
+            flat = self.space.coerce(parameters)
+        except SearchSpaceError as exc:
             raise SearchSpaceError("add_evaluated_point: the parameters are not a configuration of the search space "
-                                   "(pass the values the trial really ran with): " + "; ".join(problems))
-        flat = self.space.repair(parameters, flat=True)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
-            raise ValueError(f"add_evaluated_point: value must be the metric's number (or None with error=True), "
-                             f"got {value!r} ({type(value).__name__})")
-        ok = not error and value is not None and math.isfinite(float(value))
-        v = float(value) if ok else None
+                                   f"(pass the values the trial really ran with): {exc}") from exc
+        v = None
+        if not error and value is not None:
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"add_evaluated_point: value must be the metric's number (or error=True for a "
+                                 f"failed trial), got {value!r} ({type(value).__name__})") from None
+            v = v if math.isfinite(v) else None
         self._observe_external(flat, self._cost(v))
         self._record(flat, v, "warm-start", None)
 

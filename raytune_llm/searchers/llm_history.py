@@ -48,9 +48,9 @@ class LLMSearcher(LLMSearcherBase):
 
     def __init__(self, *, batch_size: int = 4, queue_target: int | None = None, analysis: bool = False,
                  task: str = "", **kwargs: Any) -> None:
-        check_int("batch_size", batch_size, minimum=1, maximum=MAX_BATCH)
-        check_int("queue_target", queue_target, minimum=0, optional=True)
-        check_bool("analysis", analysis)
+        batch_size = check_int("batch_size", batch_size, minimum=1, maximum=MAX_BATCH)
+        queue_target = check_int("queue_target", queue_target, minimum=0, optional=True)
+        analysis = check_bool("analysis", analysis)
         if not isinstance(task, str):
             raise ValueError(f"task must be a one-line description of the model and data (a str), got {task!r:.200}")
         self.batch_size = batch_size

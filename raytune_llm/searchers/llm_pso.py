@@ -63,11 +63,11 @@ class LLMPSOSearcher(LLMSearcherBase):
         pso_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        check_int("swarm_size", swarm_size, minimum=2, optional=True)
-        check_int("warmup", warmup, minimum=1, optional=True)
-        check_int("llm_every", llm_every, minimum=1, optional=True)
-        check_number("replace_fraction", replace_fraction, low=0, high=1, low_open=True)
-        check_int("candidates_per_slot", candidates_per_slot, minimum=1)
+        swarm_size = check_int("swarm_size", swarm_size, minimum=2, optional=True)
+        warmup = check_int("warmup", warmup, minimum=1, optional=True)
+        llm_every = check_int("llm_every", llm_every, minimum=1, optional=True)
+        replace_fraction = check_number("replace_fraction", replace_fraction, low=0, high=1, low_open=True)
+        candidates_per_slot = check_int("candidates_per_slot", candidates_per_slot, minimum=1)
         if ask not in ANSWERS:
             raise ValueError(f"ask must be one of {ANSWERS}, got {ask!r}")
         AsyncPSO.check_options("pso_options", **check_options(

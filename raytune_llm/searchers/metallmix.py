@@ -33,12 +33,12 @@ from ray.tune.search import Searcher
 
 from raytune_llm._checks import check_bool, check_int, check_number
 from raytune_llm.errors import ConfigValidationError
-from raytune_llm.meta.errors import MetaDataError
 from raytune_llm.meta.features import TASKS as META_TASKS
 from raytune_llm.meta.recommend import (
     Recommendation,
     RecommendationError,
     RecommendationRun,
+    check_model,
     gather_evidence,
     _finite,
     open_store,
@@ -107,12 +107,18 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         k: int = 5,
         **kwargs: Any,
     ) -> None:
-        check_int("n_warm", n_warm, minimum=0)
-        check_int("attempts", attempts, minimum=1)
-        check_number("judge_threshold", judge_threshold, low=1, high=5)  # the judge scores 1-5
-        check_number("recommend_timeout_s", recommend_timeout_s, low=0, low_open=True)
-        check_bool("write_back", write_back)
-        check_int("k", k, minimum=1)
+        n_warm = check_int("n_warm", n_warm, minimum=0)
+        attempts = check_int("attempts", attempts, minimum=1)
+        judge_threshold = check_number("judge_threshold", judge_threshold, low=1, high=5)  # the judge scores 1-5
+        recommend_timeout_s = check_number("recommend_timeout_s", recommend_timeout_s, low=0, low_open=True,
+                                           allow_inf=True)
+        write_back = check_bool("write_back", write_back)
+        k = check_int("k", k, minimum=1)
+        for name, value in (("dataset", dataset), ("model", model)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} must be a name (a str) or None, got {value!r:.200}")
+        if learner is not None and not callable(getattr(learner, "predict", None)):
+            raise ValueError(f"learner must be a fitted raytune_llm.meta.MetaLearner or None, got {learner!r:.200}")
         if task is not None and task not in META_TASKS:
             raise ValueError(f"task must be one of {', '.join(sorted(META_TASKS))} (or None: the stored task of "
                              f"dataset), got {task!r}")
@@ -274,11 +280,13 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         self._restart = False
         started = time.perf_counter()
         try:
+            if self.model is not None:
+                check_model(self._meta_store(), self.task, self.model)
             evidence, predict = gather_evidence(
                 self._meta_store(), space=self.space, model=self.model, task=self.task, dataset=self.dataset,
                 features=self._features, learner=self._learner, metric=self._learn_metric(), k=self.k,
                 n_candidates=self.n_warm + 3, seed=self._seed or 0)
-        except (RecommendationError, MetaDataError):  # the user's input (dataset, task, model, features)
+        except RecommendationError:  # the user's input (dataset, task, model, features): say so
             raise
         except Exception as exc:  # noqa: BLE001 - a broken meta-learner never stops the experiment
             self.warm_start_error = f"{type(exc).__name__}: {exc}"
