@@ -971,6 +971,7 @@ def plot_traces(
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     shown: list[np.ndarray] = []
+    lowest = math.inf
     for i, searcher in enumerate(sorted(by_searcher)):
         traces = [r.best_trace for r in by_searcher[searcher] if r.best_trace]
         if not traces:
@@ -983,6 +984,7 @@ def plot_traces(
         (line,) = ax.plot(x, med, label=f"{searcher} (n={len(traces)})",
                           linestyle=("-", "--", ":")[i // 10 % 3])  # the colour cycle has 10 colours
         ax.fill_between(x, q25, q75, color=line.get_color(), alpha=0.2)
+        lowest = min(lowest, float(np.nanmin(q25)))
         if zoom_from is not None:
             shown += [q25[zoom_from - 1:], q75[zoom_from - 1:]]
     targets = sorted({r.target for r in sel if math.isfinite(r.target)})
@@ -990,6 +992,9 @@ def plot_traces(
         ax.axhline(t, color="k", linestyle="--", linewidth=0.8, label="target" if j == 0 else None)
     if zoom_from is None:
         ax.set_yscale("symlog", linthresh=1e-3)
+        floor = min([lowest, *targets])
+        if floor >= 0:  # else the symlog margins add decades of negative values that nothing reaches
+            ax.set_ylim(bottom=10 ** math.floor(math.log10(floor)) if floor > 1e-3 else 0)
     elif shown:
         values = np.concatenate(shown)
         lo, hi = float(np.nanmin(values)), float(np.nanmax(values))

@@ -319,6 +319,7 @@ def test_plot_traces_legend_tells_the_target_from_the_searchers(tmp_path: Path, 
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[-1] == "target" and labels.count("target") == 1 and len(labels) == 12
     assert "dashed" not in ax.get_title()
+    assert ax.get_ylim()[0] == 1.0  # the decade below the lowest value, not symlog's negative margin
 
 
 def test_summarize_and_markdown() -> None:
