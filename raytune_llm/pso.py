@@ -96,7 +96,7 @@ class AsyncPSO:
         self.check_options(w_start=w_start, w_end=w_end, c1=c1, c2=c2, v_max=v_max)
         self.dim = dim
         self.horizon = int(horizon)
-        self.w_start, self.w_end, self.c1, self.c2, self.v_max = w_start, w_end, c1, c2, v_max
+        self.w_start, self.w_end, self.c1, self.c2, self.v_max = map(float, (w_start, w_end, c1, c2, v_max))
         self.rng = np.random.default_rng(seed)
         self.particles: list[Particle] = []
         self.best_x: np.ndarray | None = None

@@ -681,12 +681,8 @@ class SearchSpace:
         """
         repaired = self.repair(config, flat=True)
         values = self._flat_values(config)
-        problems = []
-        for p in self.params:
-            given = values[p.name]
-            if p.check(given) is None or _same_value(given, repaired[p.name]):
-                continue
-            problems.append(p.check(given) or f"{p.name!r}: {given!r}")
+        problems = [problem for p in self.params
+                    if (problem := p.check(values[p.name])) and not _same_value(values[p.name], repaired[p.name])]
         if problems:
             raise ConfigValidationError(problems)
         return repaired
