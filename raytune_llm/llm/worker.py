@@ -229,20 +229,21 @@ class LLMWorker:
         Raises:
             ValueError: an unknown option (the valid ones are listed) or a bad value.
         """
-        check_options(name, options, list(LLMWorker.OPTIONS))
-        get = options.get
-        check_number(f"{name} timeout_s", get("timeout_s", 1.0), low=0, low_open=True)
-        for key in ("backoff_s", "backoff_max_s", "breaker_cooldown_s"):
-            check_number(f"{name} {key}", get(key, 0.0), low=0, allow_inf=key != "backoff_s")
-        check_int(f"{name} max_retries", get("max_retries", 0), minimum=0)
-        for key in ("breaker_failures", "max_pending", "parallel"):
-            check_int(f"{name} {key}", get(key, 1), minimum=1)
-        check_number(f"{name} requests_per_minute", get("requests_per_minute"), low=0, low_open=True, optional=True)
-        prices = get("prices")
-        if prices is not None:
-            check_options(f"{name} prices", prices, ["prompt", "completion"])
-            for key, value in prices.items():
-                check_number(f"{name} prices[{key!r}]", value, low=0)
+        for key, value in check_options(name, options, list(LLMWorker.OPTIONS)).items():
+            label = f"{name} {key}"
+            if key == "timeout_s":
+                check_number(label, value, low=0, low_open=True)
+            elif key in ("backoff_s", "backoff_max_s", "breaker_cooldown_s"):
+                check_number(label, value, low=0, allow_inf=key != "backoff_s")
+            elif key == "max_retries":
+                check_int(label, value, minimum=0)
+            elif key in ("breaker_failures", "max_pending", "parallel"):
+                check_int(label, value, minimum=1)
+            elif key == "requests_per_minute":
+                check_number(label, value, low=0, low_open=True, optional=True)
+            elif value is not None:  # prices
+                for item, price in check_options(label, value, ["prompt", "completion"]).items():
+                    check_number(f"{label}[{item!r}]", price, low=0)
 
     # ------------------------------------------------------------------ public API
     def submit(self, request: LLMRequest) -> Future:
