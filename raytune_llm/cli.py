@@ -340,6 +340,8 @@ META_HELP = ("meta-dataset path (default: $RAYTUNE_LLM_META or ~/.cache/raytune-
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from trainables.data import IMAGE_DATASETS  # numpy only
+
     parser = argparse.ArgumentParser(prog="raytune-llm", description="LLM-guided hyperparameter search for Ray Tune.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -375,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune_p.add_argument("--dim", type=int, default=5, help="rastrigin dimensions")
     tune_p.add_argument("--max-epochs", type=int, default=None, help="epochs per trial (lstm, cnn)")
     tune_p.add_argument("--data-fraction", type=float, default=None, help="use a fraction of the data (lstm, cnn)")
-    tune_p.add_argument("--dataset", default="textures", help="cnn dataset: textures, digits, mnist")
+    tune_p.add_argument("--dataset", default="textures", choices=IMAGE_DATASETS, metavar="DATASET",
+                        help=f"cnn data set: {', '.join(IMAGE_DATASETS)} (default textures)")
     tune_p.add_argument("--plot", default=None, help="where to write the convergence PNG")
     tune_p.add_argument("--meta", default=None, help="metallmix: " + META_HELP)
     tune_p.set_defaults(func=_tune)
@@ -427,16 +430,25 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--seed", type=int, default=0)
     export.set_defaults(func=_meta_export)
 
+    # everything after "bench" goes to python -m benchmarks verbatim (main() splits it off before
+    # parsing: argparse's REMAINDER cannot start with an option such as --help)
     bench = sub.add_parser("bench", add_help=False,
                            help="run the benchmarks (python -m benchmarks PART ...; from a source checkout)")
-    bench.add_argument("args", nargs=argparse.REMAINDER, help="PART [--quick] [--out DIR] [options]")
-    bench.set_defaults(func=_bench)
+    bench.set_defaults(func=_bench, args=[])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # the first positional word is the subcommand (the only global option, -v, takes no value)
+    command_at = next((i for i, word in enumerate(argv) if not word.startswith("-")), None)
+    forwarded: list[str] = []
+    if command_at is not None and argv[command_at] == "bench":
+        argv, forwarded = argv[:command_at + 1], argv[command_at + 1:]
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        args.args = forwarded
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from raytune_llm.errors import RaytuneLLMError

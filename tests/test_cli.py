@@ -60,10 +60,14 @@ def test_tune_bad_arguments_are_one_clear_line(capsys, argv, words):
         assert word in err
 
 
-def test_tune_bad_task_is_rejected_by_the_parser(capsys):
+@pytest.mark.parametrize("argv, words", [
+    (["tune", "--task", "resnet"], "invalid choice: 'resnet'"),
+    (["tune", "--task", "cnn", "--dataset", "cifar"], "invalid choice: 'cifar' (choose from 'textures'"),
+])
+def test_tune_bad_task_or_data_set_is_rejected_by_the_parser(capsys, argv, words):
     with pytest.raises(SystemExit):
-        main(["tune", "--task", "resnet"])
-    assert "invalid choice: 'resnet'" in capsys.readouterr().err
+        main(argv)
+    assert words in capsys.readouterr().err
 
 
 @pytest.mark.ray
@@ -233,3 +237,17 @@ def test_meta_ingest_adds_a_tune_experiment(cnn_meta, tmp_path, capsys):
     assert main(["meta", "ingest", str(tmp_path / "cheap"), "--dataset", "newset", "--model", "quad",
                  "--metric", "score", "--mode", "min", "--meta", cnn_meta]) == 2
     assert "pass --task and --features FILE.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, forwarded", [
+    (["bench", "--help"], ["--help"]),
+    (["-v", "bench", "functions", "--quick", "--out", "/tmp/x"], ["functions", "--quick", "--out", "/tmp/x"]),
+    (["bench"], []),
+])
+def test_bench_forwards_everything_after_it(monkeypatch, argv, forwarded):
+    import benchmarks.__main__ as entry
+
+    seen = []
+    monkeypatch.setattr(entry, "main", lambda args: seen.append(list(args)) or 0)
+    assert main(argv) == 0
+    assert seen == [forwarded]
