@@ -68,7 +68,7 @@ def makers(rng: np.random.Generator) -> dict[str, Callable[[], Searcher]]:
         "pso": lambda: LLMPSOSearcher(seed=0, llm=None, telemetry=False),
         "llm-pso-slow": lambda: LLMPSOSearcher(
             seed=0, llm=ScriptedBackend([slow_answer], delay_s=10.0), telemetry=False,
-            worker_options={"timeout_s": 60}),
+            llm_timeout_s=60),
         "llm-pso-instant": lambda: LLMPSOSearcher(
             seed=0, llm=ScriptedBackend([fresh_answer]), wait_for_llm=True, telemetry=False),
         "sobol": lambda: LLMSearcher(seed=0, llm=None, telemetry=False),

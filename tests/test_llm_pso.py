@@ -129,7 +129,8 @@ def test_points_to_evaluate_name_what_is_wrong(points, words):
     ({"pso_options": {"w_start": -3}}, "pso_options w_start must be a finite number in [0, 1.5], got -3"),
     ({"worker_options": {"timeout": 5}}, "worker_options has an unknown option 'timeout'; valid: backoff_max_s"),
     ({"worker_options": {"max_retries": -1}}, "worker_options max_retries must be an int >= 0, got -1"),
-    ({"worker_options": {"timeout_s": float("inf")}}, "worker_options timeout_s must be a finite number > 0, got inf"),
+    ({"worker_options": {"timeout_s": 60}}, "worker_options cannot set 'timeout_s': pass llm_timeout_s= to the"),
+    ({"llm_timeout_s": float("inf")}, "llm_timeout_s must be a finite number > 0, got inf"),
     ({"llm_options": "abc"}, "llm_options must be a dict of backend options"),
     ({"log_dir": 5}, "log_dir must be a folder path (a str) or None, got 5"),
 ])
