@@ -4,7 +4,8 @@
 arguments as ``python -m llama_cpp.server`` (extra ``llama-cpp-python[server]``) and loads models
 with raytune-llm's safe defaults (no CPU weight repacking, see
 :class:`~raytune_llm.llm.llama_cpp.LlamaCppBackend`). ``--model embedded`` serves the embedded
-SmolLM2 model. Searchers reach it with ``llm="openai:MODEL", base_url="http://HOST:PORT/v1"``.
+SmolLM2 model. Searchers reach it with
+``llm="openai:MODEL", llm_options={"base_url": "http://HOST:PORT/v1"}``.
 """
 
 from __future__ import annotations
