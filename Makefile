@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-# the main job: LLM-PSO (embedded model) vs plain PSO tuning the air-quality LSTM (~5 min on 2 cores)
+# the main job: LLM-PSO (embedded model) vs plain PSO tuning the air-quality LSTM (about 2 min on 2 idle cores after the install)
 demo: $(STAMP)
 	$(BIN)/raytune-llm demo
 
