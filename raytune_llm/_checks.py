@@ -10,7 +10,7 @@ no numpy scalar reaches a JSON schema or a saved state.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
 
@@ -83,20 +83,24 @@ def check_seed(value: Any) -> int | None:
     return check_int("seed", value, minimum=0, optional=True)
 
 
-def check_options(name: str, options: Any, allowed: Mapping[str, str] | list[str]) -> dict[str, Any]:
-    """``options`` as a dict whose keys are all in ``allowed`` (names, or names -> what to use instead).
+def check_options(name: str, options: Any, allowed: Sequence[str],
+                  refused: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``options`` as a dict whose keys are all in ``allowed`` and none in ``refused``.
+
+    ``refused`` maps a key that belongs elsewhere to what to use instead (the error says so).
 
     Raises:
-        ValueError: naming the unknown keys and listing the valid ones.
+        ValueError: naming the unknown or refused key and listing the valid ones.
     """
     if options is None:
         return {}
     if not isinstance(options, Mapping):
         raise ValueError(f"{name} must be a dict of options, {_got(options)}")
-    valid = [k for k in allowed if not (isinstance(allowed, Mapping) and allowed[k])]
+    refused = refused or {}
+    valid = [k for k in allowed if k not in refused]
     for key in options:
-        if isinstance(allowed, Mapping) and allowed.get(key):
-            raise ValueError(f"{name} cannot set {key!r}: {allowed[key]}")
-        if key not in allowed:
+        if key in refused:
+            raise ValueError(f"{name} cannot set {key!r}: {refused[key]}")
+        if key not in valid:
             raise ValueError(f"{name} has an unknown option {key!r}; valid: {', '.join(sorted(valid))}")
     return dict(options)

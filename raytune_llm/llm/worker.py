@@ -229,7 +229,7 @@ class LLMWorker:
         Raises:
             ValueError: an unknown option (the valid ones are listed) or a bad value.
         """
-        for key, value in check_options(name, options, list(LLMWorker.OPTIONS)).items():
+        for key, value in check_options(name, options, LLMWorker.OPTIONS).items():
             label = f"{name} {key}"
             if key == "timeout_s":
                 check_number(label, value, low=0, low_open=True)

@@ -112,9 +112,9 @@ class LLMSearcherBase(Searcher):
         super().__init__(metric=metric, mode=mode)
         self._seed = check_seed(seed)
         # one way to set the attempt timeout: llm_timeout_s (wait_for_llm's bound reads it too)
-        self._worker_options = {**check_options("worker_options", worker_options, {
-            **{k: "" for k in LLMWorker.OPTIONS}, "timeout_s": "pass llm_timeout_s= to the searcher instead"}),
-            "timeout_s": llm_timeout_s}
+        self._worker_options = {**check_options("worker_options", worker_options, LLMWorker.OPTIONS,
+                                                refused={"timeout_s": "pass llm_timeout_s= to the searcher instead"}),
+                                "timeout_s": llm_timeout_s}
         LLMWorker.check_options("worker_options", **self._worker_options)
         self._points: list[dict[str, Any]] = _check_points(points_to_evaluate)
         self._llm_arg = llm

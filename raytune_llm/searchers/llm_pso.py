@@ -71,10 +71,9 @@ class LLMPSOSearcher(LLMSearcherBase):
         if ask not in ANSWERS:
             raise ValueError(f"ask must be one of {ANSWERS}, got {ask!r}")
         AsyncPSO.check_options("pso_options", **check_options(
-            "pso_options", pso_options, {**{k: "" for k in AsyncPSO.OPTIONS},
-                                         "swarm_size": "pass swarm_size= to the searcher",
-                                         "seed": "pass seed= to the searcher",
-                                         "horizon": "it is the budget: pass max_evaluations= (or Tune's num_samples)"}))
+            "pso_options", pso_options, AsyncPSO.OPTIONS,
+            refused={"swarm_size": "pass swarm_size= to the searcher", "seed": "pass seed= to the searcher",
+                     "horizon": "it is the budget: pass max_evaluations= (or Tune's num_samples)"}))
         self.ask = ask
         self._swarm_size = swarm_size
         self._warmup = warmup
