@@ -179,6 +179,14 @@ def test_an_incomplete_state_is_a_clear_error():
         s.set_state({"version": 1, "searcher": "LLMPSOSearcher"})
 
 
+def test_the_state_keys_set_state_knows_are_the_ones_get_state_writes():
+    from raytune_llm.searchers import base
+
+    s = LLMPSOSearcher(llm=None, seed=0, space=SPACE, metric="score", mode="min")
+    known = {"version", "searcher", *base._STATE_KEYS, *base._OPTIONAL_STATE_KEYS}
+    assert set(s.get_state()) == known
+
+
 def test_max_evaluations_finishes():
     s = LLMPSOSearcher(llm=None, seed=0, max_evaluations=3, space=SPACE, metric="score", mode="min")
     drive(s, 3)

@@ -37,8 +37,11 @@ from raytune_llm.telemetry import Telemetry
 logger = logging.getLogger("raytune_llm.searchers")
 
 STATE_VERSION = 1
+# the keys get_state() writes besides "version" and "searcher": set_state() needs the required ones, and
+# reads the optional ones with defaults (tests/test_llm_pso.py checks that get_state() writes exactly these)
 _STATE_KEYS = ("metric", "mode", "seed", "space_fingerprint", "core", "live", "points", "history", "started",
                "num_samples", "best_value", "llm_requests", "usage", "counters")
+_OPTIONAL_STATE_KEYS = ("max_concurrency", "llm")
 _USAGE_COUNTS = ("requests", "succeeded", "failed", "attempts", "retries", "timeouts", "invalid_answers",
                  "breaker_trips", "prompt_tokens", "completion_tokens")
 
@@ -446,7 +449,7 @@ class LLMSearcherBase(Searcher):
             self._pending_state = state
             self._metric, self._mode = state["metric"], state["mode"]
             return
-        if self.space is not None and state["space_fingerprint"] not in (None, self.space.fingerprint()):
+        if state["space_fingerprint"] not in (None, self.space.fingerprint()):
             raise SearchSpaceError("the saved searcher was built for a different search space; restore it with the "
                                    "same param_space")
         self._metric, self._mode, self._seed = state["metric"], state["mode"], state["seed"]
@@ -463,11 +466,10 @@ class LLMSearcherBase(Searcher):
             self._worker.close()
             self._worker = None
         self.counters = dict(state["counters"])
-        if self.space is not None:
-            self._keys = {self.space.key(h["config"]) for h in self.history}
-            self._keys |= {self.space.key(v["config"]) for v in self._live.values()}
-            if state["core"] is not None:
-                self._load_core_state(state["core"])
+        self._keys = {self.space.key(h["config"]) for h in self.history}
+        self._keys |= {self.space.key(v["config"]) for v in self._live.values()}
+        if state["core"] is not None:
+            self._load_core_state(state["core"])
         # a backend given to this instance wins; otherwise rebuild the saved one from its spec
         saved = state.get("llm")
         if self._llm_arg == "embedded" and saved and saved["spec"] != "embedded":
