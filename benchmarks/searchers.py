@@ -87,6 +87,15 @@ class PercentLLMPSOSearcher(LLMPSOSearcher):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(ask="configs", **kwargs)
 
+    def _setup(self, config: Any) -> None:
+        super()._setup(config)
+        assert self.space is not None
+        normal = [p.name for p in self.space.params if getattr(p, "mean", None) is not None]
+        if normal:
+            # a normal prior has no range to take a percentage of: its unit coordinate is a quantile
+            raise ValueError(f"llm-pso-percent needs bounded ranges, but {normal} have normal priors "
+                             "(tune.randn/qrandn); use llm-pso for such spaces")
+
     def _percent_space(self) -> Any:
         from raytune_llm.space import IntParam, SearchSpace
 

@@ -511,3 +511,14 @@ def test_percent_searcher_shows_and_reads_percentages_of_each_range() -> None:
     n = asked[0][1]["properties"]["configs"]["minItems"]
     assert any(llm[0]["x"] == pytest.approx(-5 + 0.1 * (10 + i)) for i in range(n))  # 10% of [-5, 5] is -4
     searcher.close()
+
+
+def test_percent_searcher_refuses_normal_priors() -> None:
+    """A normal prior has no range to take a percentage of: the probe says so when it gets the space."""
+    from ray import tune
+
+    from benchmarks.searchers import PercentLLMPSOSearcher
+
+    space = {"x": tune.uniform(-5, 5), "w": tune.randn(0, 1)}
+    with pytest.raises(ValueError, match=r"\['w'\] have normal priors.*use llm-pso"):
+        PercentLLMPSOSearcher(seed=0, llm=None, metric="loss", mode="min", space=space)
