@@ -16,6 +16,12 @@
   no decimals, the same scale for every parameter. A probe of the issue's "units, normalisation"
   question (the model writes round numbers and drops minus signs in the user's units); it lives
   here, not in the package, until it measurably helps.
+* ``llm-pso-gated``: ``llm-pso`` whose replacements must also pass a gate: a screened
+  configuration replaces a particle only if the kernel surrogate predicts it better than that
+  particle's own best (predicted the same way), so that a proposal the history speaks against is
+  not spent on a trial. ``pso-random-configs-gated`` is its control (random configurations, the
+  same gate). A probe of the issue's "screening proposals before a trial is spent on them"; it
+  lives here until it measurably helps.
 * ``llm``: LLMSearcher with the embedded model, ``batch_size=4``, ``queue_target=0``, waited for. Measured
   (benchmarks/results/llm-cost-*): about one request per trial, most asking for 1 configuration,
   since each proposal taken from the queue triggers a request for the slot it frees.
@@ -34,19 +40,21 @@ from raytune_llm import LLMPSOSearcher, LLMSearcher
 from raytune_llm.llm.testing import ScriptedBackend
 
 
-def llm_pso(seed: int, *, wait: bool = True, llm: Any = "embedded", ask: str = "configs") -> LLMPSOSearcher:
+def llm_pso(seed: int, *, wait: bool = True, llm: Any = "embedded", ask: str = "configs",
+            cls: type[LLMPSOSearcher] = LLMPSOSearcher) -> LLMPSOSearcher:
     """The ``llm-pso`` searcher (``llm-pso-async`` with ``wait=False``); ``llm`` replaceable for tests."""
-    return LLMPSOSearcher(seed=seed, llm=llm, wait_for_llm=wait, ask=ask, telemetry=False)
+    return cls(seed=seed, llm=llm, wait_for_llm=wait, ask=ask, telemetry=False)
 
 
 def _random_answers_pso(seed: int, stream: int, ask: str,
-                        answer: Callable[[Any, dict[str, Any], np.random.Generator], dict[str, Any]]) -> LLMPSOSearcher:
+                        answer: Callable[[Any, dict[str, Any], np.random.Generator], dict[str, Any]],
+                        cls: type[LLMPSOSearcher] = LLMPSOSearcher) -> LLMPSOSearcher:
     """``llm-pso`` (asked for ``ask``) with the LLM replaced by ``answer(space, schema, rng)``,
     seeded by ``(seed, stream)``: the same pipeline fed answers that owe nothing to a model."""
     rng = np.random.default_rng([seed, stream])
     searcher: list[LLMPSOSearcher] = []
     backend = ScriptedBackend([lambda messages, schema: answer(searcher[0].space, schema, rng)])
-    searcher.append(llm_pso(seed, llm=backend, ask=ask))
+    searcher.append(llm_pso(seed, llm=backend, ask=ask, cls=cls))
     return searcher[0]
 
 
@@ -64,6 +72,31 @@ def _random_edits(space: Any, schema: dict[str, Any], rng: np.random.Generator) 
 def _random_configs(space: Any, schema: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     n = schema["properties"]["configs"]["minItems"]
     return {"configs": [space.flat_from_unit(rng.random(space.dim)) for _ in range(n)]}
+
+
+class GatedLLMPSOSearcher(LLMPSOSearcher):
+    """``llm-pso-gated``: a replacement is injected only where the kernel surrogate predicts it
+    better than the personal best of the particle it would replace."""
+
+    def _choose_replacements(self, configs: list[dict[str, Any]], k: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        from raytune_llm.proposals.swarm import kernel_predict
+
+        xs, configs = super()._choose_replacements(configs, k)
+        x_hist, y_hist = self._unit_history()
+        assert self.pso is not None
+        if len(y_hist) < 3 or not len(xs):
+            return xs, configs
+        # the particles inject() fills, in its order: the worst first, skipping those already given a position
+        targets = [i for i in self.pso.worst_particles(self.pso.swarm_size) if self.pso.particles[i].next_x is None]
+        refs = [self.pso.particles[i].best_x if self.pso.particles[i].best_x is not None else self.pso.particles[i].x
+                for i in targets[:len(xs)]]
+        if not refs:
+            return xs[:0], []
+        pred = kernel_predict(x_hist, y_hist, xs[:len(refs)])
+        ref_pred = kernel_predict(x_hist, y_hist, np.array(refs))
+        keep = [j for j in range(len(refs)) if pred[j] < ref_pred[j]]
+        self.counters["llm_gated"] = self.counters.get("llm_gated", 0) + len(xs) - len(keep)
+        return xs[keep], [configs[j] for j in keep]
 
 
 def random_edits_pso(seed: int) -> LLMPSOSearcher:
@@ -147,6 +180,10 @@ register_searcher("llm-pso-async", lambda seed: llm_pso(seed, wait=False), overw
 register_searcher("llm-pso-edits", lambda seed: llm_pso(seed, ask="edits"), overwrite=True)
 register_searcher("pso-random-edits", random_edits_pso, overwrite=True)
 register_searcher("pso-random-configs", random_configs_pso, overwrite=True)
+register_searcher("llm-pso-gated", lambda seed: llm_pso(seed, cls=GatedLLMPSOSearcher), overwrite=True)
+register_searcher("pso-random-configs-gated",
+                  lambda seed: _random_answers_pso(seed, 19, "configs", _random_configs, cls=GatedLLMPSOSearcher),
+                  overwrite=True)
 register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)
 
 

@@ -186,18 +186,24 @@ class LLMPSOSearcher(LLMSearcherBase):
         if not screened.accepted:
             self.telemetry.event("llm_answer", accepted=0, rejected=[r for _, r in screened.rejected][:5])
             return
-        configs = screened.accepted
-        xs = np.array([self.space.to_unit(c) for c in configs])
-        x_hist, y_hist = self._unit_history()
-        if len(y_hist) >= 3 and len(xs) > k:
-            order = np.argsort(kernel_predict(x_hist, y_hist, xs), kind="stable")
-            xs, configs = xs[order], [configs[i] for i in order]
-        used = self.pso.inject(list(xs[:k]), origin="llm")
+        xs, configs = self._choose_replacements(screened.accepted, k)
+        used = self.pso.inject(list(xs), origin="llm")
         for particle, config in zip(used, configs):
             self._injected[particle] = config
         self.counters["llm_used"] += len(used)
         self.telemetry.event("llm_answer", accepted=len(screened.accepted), used=len(used),
                              rejected=[r for _, r in screened.rejected][:5])
+
+    def _choose_replacements(self, configs: list[dict[str, Any]], k: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """The at most ``k`` screened configurations to inject, most promising first, with their
+        unit-cube positions: ranked by the kernel surrogate of the history when there are more than ``k``."""
+        assert self.space is not None
+        xs = np.array([self.space.to_unit(c) for c in configs])
+        x_hist, y_hist = self._unit_history()
+        if len(y_hist) >= 3 and len(xs) > k:
+            order = np.argsort(kernel_predict(x_hist, y_hist, xs), kind="stable")
+            xs, configs = xs[order], [configs[i] for i in order]
+        return xs[:k], configs[:k]
 
     def _unit_history(self) -> tuple[np.ndarray, np.ndarray]:
         """The scored history in the unit cube and its costs, encoded once per trial (cached)."""
