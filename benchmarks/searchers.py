@@ -11,6 +11,9 @@
 * ``pso-random-configs``: the control of ``llm-pso``: the same pipeline (as many configurations as
   the LLM is asked for, screening, surrogate ranking, replacement) fed uniformly random
   configurations. An LLM gain is real only where ``llm-pso`` beats this as well as ``pso``.
+* ``pso-near-best``: ``llm-pso``'s pipeline fed configurations next to the best so far (sd 0.02 of
+  each range): a mechanical control that separates the cost of replacing particles at all from the
+  quality of the replacements.
 * ``llm-pso-percent``: ``llm-pso`` with every numeric parameter shown and answered as an integer
   percentage of its range (its unit-cube coordinate x 100, log ranges on a log scale): no signs,
   no decimals, the same scale for every parameter. A probe of the issue's "units, normalisation"
@@ -47,18 +50,19 @@ def llm_pso(seed: int, *, wait: bool = True, llm: Any = "embedded", ask: str = "
 
 
 def _random_answers_pso(seed: int, stream: int, ask: str,
-                        answer: Callable[[Any, dict[str, Any], np.random.Generator], dict[str, Any]],
+                        answer: Callable[[LLMPSOSearcher, dict[str, Any], np.random.Generator], dict[str, Any]],
                         cls: type[LLMPSOSearcher] = LLMPSOSearcher) -> LLMPSOSearcher:
-    """``llm-pso`` (asked for ``ask``) with the LLM replaced by ``answer(space, schema, rng)``,
+    """``llm-pso`` (asked for ``ask``) with the LLM replaced by ``answer(searcher, schema, rng)``,
     seeded by ``(seed, stream)``: the same pipeline fed answers that owe nothing to a model."""
     rng = np.random.default_rng([seed, stream])
     searcher: list[LLMPSOSearcher] = []
-    backend = ScriptedBackend([lambda messages, schema: answer(searcher[0].space, schema, rng)])
+    backend = ScriptedBackend([lambda messages, schema: answer(searcher[0], schema, rng)])
     searcher.append(llm_pso(seed, llm=backend, ask=ask, cls=cls))
     return searcher[0]
 
 
-def _random_edits(space: Any, schema: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+def _random_edits(searcher: LLMPSOSearcher, schema: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    space = searcher.space
     items = schema["properties"]["edits"]
     n, n_base = items["minItems"], items["items"]["properties"]["trial"]["maximum"]
     edits = []
@@ -69,9 +73,16 @@ def _random_edits(space: Any, schema: dict[str, Any], rng: np.random.Generator) 
     return {"edits": edits}
 
 
-def _random_configs(space: Any, schema: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    n = schema["properties"]["configs"]["minItems"]
+def _random_configs(searcher: LLMPSOSearcher, schema: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    space, n = searcher.space, schema["properties"]["configs"]["minItems"]
     return {"configs": [space.flat_from_unit(rng.random(space.dim)) for _ in range(n)]}
+
+
+def _configs_near_best(searcher: LLMPSOSearcher, schema: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    space, n = searcher.space, schema["properties"]["configs"]["minItems"]
+    assert searcher.pso is not None and searcher.pso.best_x is not None
+    return {"configs": [space.flat_from_unit(np.clip(searcher.pso.best_x + rng.normal(0.0, 0.02, space.dim), 0, 1))
+                        for _ in range(n)]}
 
 
 class GatedLLMPSOSearcher(LLMPSOSearcher):
@@ -107,6 +118,12 @@ def random_edits_pso(seed: int) -> LLMPSOSearcher:
 def random_configs_pso(seed: int) -> LLMPSOSearcher:
     """``pso-random-configs``: ``llm-pso`` with uniformly random configurations instead of the LLM's."""
     return _random_answers_pso(seed, 19, "configs", _random_configs)
+
+
+def near_best_pso(seed: int) -> LLMPSOSearcher:
+    """``pso-near-best``: ``llm-pso`` fed configurations next to the best so far (Gaussian, sd 0.02 of
+    each range): what replacing the worst particles costs even when the replacements are good."""
+    return _random_answers_pso(seed, 23, "configs", _configs_near_best)
 
 
 class PercentLLMPSOSearcher(LLMPSOSearcher):
@@ -181,6 +198,7 @@ register_searcher("llm-pso-edits", lambda seed: llm_pso(seed, ask="edits"), over
 register_searcher("pso-random-edits", random_edits_pso, overwrite=True)
 register_searcher("pso-random-configs", random_configs_pso, overwrite=True)
 register_searcher("llm-pso-gated", lambda seed: llm_pso(seed, cls=GatedLLMPSOSearcher), overwrite=True)
+register_searcher("pso-near-best", near_best_pso, overwrite=True)
 register_searcher("pso-random-configs-gated",
                   lambda seed: _random_answers_pso(seed, 19, "configs", _random_configs, cls=GatedLLMPSOSearcher),
                   overwrite=True)
