@@ -25,6 +25,9 @@
   not spent on a trial. ``pso-random-configs-gated`` is its control (random configurations, the
   same gate). A probe of the issue's "screening proposals before a trial is spent on them"; it
   lives here until it measurably helps.
+* ``llm-pso-reset``, ``pso-random-configs-reset``, ``pso-near-best-reset``: the same with
+  ``pso_options={"reset_injected_velocity": True}`` (a replaced particle starts at rest instead of
+  carrying on its old velocity from the new position).
 * ``llm``: LLMSearcher with the embedded model, ``batch_size=4``, ``queue_target=0``, waited for. Measured
   (benchmarks/results/llm-cost-*): about one request per trial, most asking for 1 configuration,
   since each proposal taken from the queue triggers a request for the slot it frees.
@@ -44,20 +47,21 @@ from raytune_llm.llm.testing import ScriptedBackend
 
 
 def llm_pso(seed: int, *, wait: bool = True, llm: Any = "embedded", ask: str = "configs",
-            cls: type[LLMPSOSearcher] = LLMPSOSearcher) -> LLMPSOSearcher:
+            cls: type[LLMPSOSearcher] = LLMPSOSearcher, pso_options: dict[str, Any] | None = None) -> LLMPSOSearcher:
     """The ``llm-pso`` searcher (``llm-pso-async`` with ``wait=False``); ``llm`` replaceable for tests."""
-    return cls(seed=seed, llm=llm, wait_for_llm=wait, ask=ask, telemetry=False)
+    return cls(seed=seed, llm=llm, wait_for_llm=wait, ask=ask, telemetry=False, pso_options=pso_options)
 
 
 def _random_answers_pso(seed: int, stream: int, ask: str,
                         answer: Callable[[LLMPSOSearcher, dict[str, Any], np.random.Generator], dict[str, Any]],
-                        cls: type[LLMPSOSearcher] = LLMPSOSearcher) -> LLMPSOSearcher:
+                        cls: type[LLMPSOSearcher] = LLMPSOSearcher,
+                        pso_options: dict[str, Any] | None = None) -> LLMPSOSearcher:
     """``llm-pso`` (asked for ``ask``) with the LLM replaced by ``answer(searcher, schema, rng)``,
     seeded by ``(seed, stream)``: the same pipeline fed answers that owe nothing to a model."""
     rng = np.random.default_rng([seed, stream])
     searcher: list[LLMPSOSearcher] = []
     backend = ScriptedBackend([lambda messages, schema: answer(searcher[0], schema, rng)])
-    searcher.append(llm_pso(seed, llm=backend, ask=ask, cls=cls))
+    searcher.append(llm_pso(seed, llm=backend, ask=ask, cls=cls, pso_options=pso_options))
     return searcher[0]
 
 
@@ -201,6 +205,15 @@ register_searcher("llm-pso-gated", lambda seed: llm_pso(seed, cls=GatedLLMPSOSea
 register_searcher("pso-near-best", near_best_pso, overwrite=True)
 register_searcher("pso-random-configs-gated",
                   lambda seed: _random_answers_pso(seed, 19, "configs", _random_configs, cls=GatedLLMPSOSearcher),
+                  overwrite=True)
+# pso_options={"reset_injected_velocity": True}: a replaced particle starts at rest
+_RESET = {"reset_injected_velocity": True}
+register_searcher("llm-pso-reset", lambda seed: llm_pso(seed, pso_options=_RESET), overwrite=True)
+register_searcher("pso-random-configs-reset",
+                  lambda seed: _random_answers_pso(seed, 19, "configs", _random_configs, pso_options=_RESET),
+                  overwrite=True)
+register_searcher("pso-near-best-reset",
+                  lambda seed: _random_answers_pso(seed, 23, "configs", _configs_near_best, pso_options=_RESET),
                   overwrite=True)
 register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)
 

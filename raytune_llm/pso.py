@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from raytune_llm._checks import check_int, check_number
+from raytune_llm._checks import check_bool, check_int, check_number
 
 STATE_VERSION = 1
 
@@ -89,14 +89,16 @@ class AsyncPSO:
 
     def __init__(self, dim: int, *, swarm_size: int = 8, seed: int | None = None, horizon: int = 200,
                  w_start: float = 0.9, w_end: float = 0.4, c1: float = 1.49445, c2: float = 1.49445,
-                 v_max: float = 0.2) -> None:
+                 v_max: float = 0.2, reset_injected_velocity: bool = False) -> None:
         dim, swarm_size = check_int("dim", dim, minimum=1), check_int("swarm_size", swarm_size, minimum=2)
         horizon = check_int("horizon", horizon, minimum=1)
         seed = check_int("seed", seed, minimum=0, optional=True)
-        self.check_options(w_start=w_start, w_end=w_end, c1=c1, c2=c2, v_max=v_max)
+        self.check_options(w_start=w_start, w_end=w_end, c1=c1, c2=c2, v_max=v_max,
+                           reset_injected_velocity=reset_injected_velocity)
         self.dim = dim
         self.horizon = int(horizon)
         self.w_start, self.w_end, self.c1, self.c2, self.v_max = map(float, (w_start, w_end, c1, c2, v_max))
+        self.reset_injected_velocity = bool(reset_injected_velocity)
         self.rng = np.random.default_rng(seed)
         self.particles: list[Particle] = []
         self.best_x: np.ndarray | None = None
@@ -107,14 +109,15 @@ class AsyncPSO:
         self._free: deque[int] = deque()
         self._add_particles(swarm_size)
 
-    OPTIONS = ("w_start", "w_end", "c1", "c2", "v_max")
+    OPTIONS = ("w_start", "w_end", "c1", "c2", "v_max", "reset_injected_velocity")
 
     @staticmethod
     def check_options(name: str = "AsyncPSO", **options: Any) -> None:
-        """Check the update's coefficients (``w_start``, ``w_end``, ``c1``, ``c2``, ``v_max``).
+        """Check the update's options (``w_start``, ``w_end``, ``c1``, ``c2``, ``v_max``,
+        ``reset_injected_velocity``).
 
         Inertia weights in [0, 1.5], acceleration coefficients in [0, 4] (beyond them the swarm
-        diverges), ``v_max`` (a fraction of each range) in (0, 1].
+        diverges), ``v_max`` (a fraction of each range) in (0, 1], ``reset_injected_velocity`` a bool.
 
         Raises:
             ValueError: an unknown option or a value out of range, named.
@@ -127,6 +130,8 @@ class AsyncPSO:
                 check_number(prefix + key, value, low=0, high=4)
             elif key == "v_max":
                 check_number(prefix + key, value, low=0, high=1, low_open=True)
+            elif key == "reset_injected_velocity":
+                check_bool(prefix + key, value)
             else:
                 raise ValueError(f"{name} has an unknown option {key!r}; valid: {', '.join(AsyncPSO.OPTIONS)}")
 
@@ -256,6 +261,10 @@ class AsyncPSO:
     def inject(self, positions: list[np.ndarray], origin: str) -> list[int]:
         """Make ``positions`` the next positions of the worst particles.
 
+        With ``reset_injected_velocity`` a particle that receives a position also loses its
+        velocity, so that its next moves start from the new position instead of carrying on the old
+        trajectory (see docs/llm-pso.md, "What replacing costs").
+
         Returns:
             The particles that received a position, in the order of ``positions``.
         """
@@ -265,6 +274,8 @@ class AsyncPSO:
             p = self.particles[i]
             p.next_x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)
             p.next_origin = origin
+            if self.reset_injected_velocity:
+                p.v = np.zeros(self.dim)
             used.append(i)
         return used
 
@@ -280,7 +291,7 @@ class AsyncPSO:
             "version": STATE_VERSION,
             "dim": self.dim,
             "params": {"horizon": self.horizon, "w_start": self.w_start, "w_end": self.w_end, "c1": self.c1,
-                       "c2": self.c2, "v_max": self.v_max},
+                       "c2": self.c2, "v_max": self.v_max, "reset_injected_velocity": self.reset_injected_velocity},
             "rng": self.rng.bit_generator.state,
             "best_x": None if self.best_x is None else self.best_x.tolist(),
             "best_f": _enc(self.best_f),
@@ -305,6 +316,7 @@ class AsyncPSO:
         params = state["params"]
         pso.horizon = int(params["horizon"])
         pso.w_start, pso.w_end, pso.c1, pso.c2, pso.v_max = (params[k] for k in ("w_start", "w_end", "c1", "c2", "v_max"))
+        pso.reset_injected_velocity = bool(params.get("reset_injected_velocity", False))
         pso.rng = np.random.default_rng()
         pso.rng.bit_generator.state = state["rng"]
         pso.best_x = None if state["best_x"] is None else np.array(state["best_x"])

@@ -454,7 +454,8 @@ def log_line_of(run: harness.RunResult) -> str:
     return json.dumps(run.to_dict())
 
 
-@pytest.mark.parametrize("name", ["pso-random-configs", "pso-random-edits", "pso-random-configs-gated", "pso-near-best"])
+@pytest.mark.parametrize("name", ["pso-random-configs", "pso-random-edits", "pso-random-configs-gated", "pso-near-best",
+                                  "pso-near-best-reset"])
 def test_random_controls_feed_the_llm_pipeline(name: str) -> None:
     """The controls of llm-pso / llm-pso-edits: random answers go through the same screening and
     replacement as the model's (so "LLM beats control" isolates the model), seeded like the rest."""

@@ -124,7 +124,8 @@ def test_points_to_evaluate_name_what_is_wrong(points, words):
     ({"wait_for_llm": "no"}, "wait_for_llm must be True or False, got 'no' (str)"),
     ({"telemetry": "no"}, "telemetry must be True or False, got 'no' (str)"),
     ({"metric": 5}, "metric must be the name of a reported metric (a str) or None, got 5"),
-    ({"pso_options": {"c3": 1}}, "pso_options has an unknown option 'c3'; valid: c1, c2, v_max, w_end, w_start"),
+    ({"pso_options": {"c3": 1}}, "pso_options has an unknown option 'c3'; valid: c1, c2, reset_injected_velocity, v_max, w_end, "
+                                    "w_start"),
     ({"pso_options": {"horizon": 50}}, "pso_options cannot set 'horizon': it is the budget: pass max_evaluations="),
     ({"pso_options": {"w_start": -3}}, "pso_options w_start must be a finite number in [0, 1.5], got -3"),
     ({"worker_options": {"timeout": 5}}, "worker_options has an unknown option 'timeout'; valid: backoff_max_s"),

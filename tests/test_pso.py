@@ -89,6 +89,20 @@ def test_inject_sets_next_positions_of_worst_particles():
     assert origins[2][0] == origins[3][0] == "pso"
 
 
+@pytest.mark.parametrize("reset", [False, True])
+def test_reset_injected_velocity_stops_only_the_injected_particles(reset):
+    pso = AsyncPSO(2, swarm_size=4, seed=0, reset_injected_velocity=reset)
+    run(pso, 12)
+    before = [p.v.copy() for p in pso.particles]
+    used = pso.inject([np.array([0.1, 0.1])], origin="llm")
+    assert len(used) == 1 and np.any(before[used[0]] != 0)
+    for i, p in enumerate(pso.particles):
+        stopped = reset and i == used[0]
+        assert np.array_equal(p.v, np.zeros(2) if stopped else before[i])
+    clone = AsyncPSO.from_state(json.loads(json.dumps(pso.get_state())))
+    assert clone.reset_injected_velocity is reset
+
+
 def test_state_round_trip_is_json_and_exact():
     pso = AsyncPSO(3, swarm_size=5, seed=7)
     run(pso, 17)
@@ -109,7 +123,8 @@ def test_resize_grows_only():
     assert pso.swarm_size == 10
 
 
-@pytest.mark.parametrize("kw", [{"dim": 0}, {"swarm_size": 1}, {"v_max": 0}, {"horizon": 0}])
+@pytest.mark.parametrize("kw", [{"dim": 0}, {"swarm_size": 1}, {"v_max": 0}, {"horizon": 0},
+                                {"reset_injected_velocity": "yes"}])
 def test_bad_arguments(kw):
     args = {"dim": 2, **kw}
     dim = args.pop("dim")
