@@ -263,7 +263,7 @@ class AsyncPSO:
 
         With ``reset_injected_velocity`` a particle that receives a position also loses its
         velocity, so that its next moves start from the new position instead of carrying on the old
-        trajectory (see docs/llm-pso.md, "What replacing costs").
+        trajectory (see docs/llm-pso.md, "Starting a replaced particle at rest").
 
         Returns:
             The particles that received a position, in the order of ``positions``.
