@@ -19,15 +19,16 @@
   no decimals, the same scale for every parameter. A probe of the issue's "units, normalisation"
   question (the model writes round numbers and drops minus signs in the user's units); it lives
   here, not in the package, until it measurably helps.
-* ``llm-pso-gated``: ``llm-pso`` whose replacements must also pass a gate: a screened
-  configuration replaces a particle only if the kernel surrogate predicts it better than that
-  particle's own best (predicted the same way), so that a proposal the history speaks against is
-  not spent on a trial. ``pso-random-configs-gated`` is its control (random configurations, the
-  same gate). A probe of the issue's "screening proposals before a trial is spent on them"; it
-  lives here until it measurably helps.
+* ``llm-pso-gated``: ``llm-pso`` with ``surrogate_gate=True``: a screened configuration replaces a
+  particle only if the kernel surrogate predicts it better than that particle's own best (predicted
+  the same way), so that a proposal the history speaks against is not spent on a trial.
+  ``pso-random-configs-gated`` and ``pso-near-best-gated`` are its controls (random
+  configurations, points next to the best so far, through the same gate).
 * ``llm-pso-reset``, ``pso-random-configs-reset``, ``pso-near-best-reset``: the same with
   ``pso_options={"reset_injected_velocity": True}`` (a replaced particle starts at rest instead of
   carrying on its old velocity from the new position).
+* ``llm-pso-gated-reset``, ``pso-random-configs-gated-reset``, ``pso-near-best-gated-reset``: the gate
+  and the reset together.
 * ``llm``: LLMSearcher with the embedded model, ``batch_size=4``, ``queue_target=0``, waited for. Measured
   (benchmarks/results/llm-cost-*): about one request per trial, most asking for 1 configuration,
   since each proposal taken from the queue triggers a request for the slot it frees.
@@ -46,22 +47,21 @@ from raytune_llm import LLMPSOSearcher, LLMSearcher
 from raytune_llm.llm.testing import ScriptedBackend
 
 
-def llm_pso(seed: int, *, wait: bool = True, llm: Any = "embedded", ask: str = "configs",
-            cls: type[LLMPSOSearcher] = LLMPSOSearcher, pso_options: dict[str, Any] | None = None) -> LLMPSOSearcher:
-    """The ``llm-pso`` searcher (``llm-pso-async`` with ``wait=False``); ``llm`` replaceable for tests."""
-    return cls(seed=seed, llm=llm, wait_for_llm=wait, ask=ask, telemetry=False, pso_options=pso_options)
+def llm_pso(seed: int, *, wait: bool = True, llm: Any = "embedded", **options: Any) -> LLMPSOSearcher:
+    """The ``llm-pso`` searcher (``llm-pso-async`` with ``wait=False``); ``llm`` replaceable for tests,
+    ``options`` passed on to :class:`LLMPSOSearcher`."""
+    return LLMPSOSearcher(seed=seed, llm=llm, wait_for_llm=wait, telemetry=False, **options)
 
 
-def _random_answers_pso(seed: int, stream: int, ask: str,
+def _random_answers_pso(seed: int, stream: int,
                         answer: Callable[[LLMPSOSearcher, dict[str, Any], np.random.Generator], dict[str, Any]],
-                        cls: type[LLMPSOSearcher] = LLMPSOSearcher,
-                        pso_options: dict[str, Any] | None = None) -> LLMPSOSearcher:
-    """``llm-pso`` (asked for ``ask``) with the LLM replaced by ``answer(searcher, schema, rng)``,
+                        **options: Any) -> LLMPSOSearcher:
+    """``llm-pso`` (with ``options``) with the LLM replaced by ``answer(searcher, schema, rng)``,
     seeded by ``(seed, stream)``: the same pipeline fed answers that owe nothing to a model."""
     rng = np.random.default_rng([seed, stream])
     searcher: list[LLMPSOSearcher] = []
     backend = ScriptedBackend([lambda messages, schema: answer(searcher[0], schema, rng)])
-    searcher.append(llm_pso(seed, llm=backend, ask=ask, cls=cls, pso_options=pso_options))
+    searcher.append(llm_pso(seed, llm=backend, **options))
     return searcher[0]
 
 
@@ -89,45 +89,20 @@ def _configs_near_best(searcher: LLMPSOSearcher, schema: dict[str, Any], rng: np
                         for _ in range(n)]}
 
 
-class GatedLLMPSOSearcher(LLMPSOSearcher):
-    """``llm-pso-gated``: a replacement is injected only where the kernel surrogate predicts it
-    better than the personal best of the particle it would replace."""
-
-    def _choose_replacements(self, configs: list[dict[str, Any]], k: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        from raytune_llm.proposals.swarm import kernel_predict
-
-        xs, configs = super()._choose_replacements(configs, k)
-        x_hist, y_hist = self._unit_history()
-        assert self.pso is not None
-        if len(y_hist) < 3 or not len(xs):
-            return xs, configs
-        # the particles inject() fills, in its order: the worst first, skipping those already given a position
-        targets = [i for i in self.pso.worst_particles(self.pso.swarm_size) if self.pso.particles[i].next_x is None]
-        refs = [self.pso.particles[i].best_x if self.pso.particles[i].best_x is not None else self.pso.particles[i].x
-                for i in targets[:len(xs)]]
-        if not refs:
-            return xs[:0], []
-        pred = kernel_predict(x_hist, y_hist, xs[:len(refs)])
-        ref_pred = kernel_predict(x_hist, y_hist, np.array(refs))
-        keep = [j for j in range(len(refs)) if pred[j] < ref_pred[j]]
-        self.counters["llm_gated"] = self.counters.get("llm_gated", 0) + len(xs) - len(keep)
-        return xs[keep], [configs[j] for j in keep]
-
-
 def random_edits_pso(seed: int) -> LLMPSOSearcher:
     """``pso-random-edits``: ``llm-pso-edits`` with uniformly random edits instead of the LLM's."""
-    return _random_answers_pso(seed, 17, "edits", _random_edits)
+    return _random_answers_pso(seed, 17, _random_edits, ask="edits")
 
 
 def random_configs_pso(seed: int) -> LLMPSOSearcher:
     """``pso-random-configs``: ``llm-pso`` with uniformly random configurations instead of the LLM's."""
-    return _random_answers_pso(seed, 19, "configs", _random_configs)
+    return _random_answers_pso(seed, 19, _random_configs)
 
 
 def near_best_pso(seed: int) -> LLMPSOSearcher:
     """``pso-near-best``: ``llm-pso`` fed configurations next to the best so far (Gaussian, sd 0.02 of
     each range): what replacing the worst particles costs even when the replacements are good."""
-    return _random_answers_pso(seed, 23, "configs", _configs_near_best)
+    return _random_answers_pso(seed, 23, _configs_near_best)
 
 
 class PercentLLMPSOSearcher(LLMPSOSearcher):
@@ -201,20 +176,17 @@ register_searcher("llm-pso-async", lambda seed: llm_pso(seed, wait=False), overw
 register_searcher("llm-pso-edits", lambda seed: llm_pso(seed, ask="edits"), overwrite=True)
 register_searcher("pso-random-edits", random_edits_pso, overwrite=True)
 register_searcher("pso-random-configs", random_configs_pso, overwrite=True)
-register_searcher("llm-pso-gated", lambda seed: llm_pso(seed, cls=GatedLLMPSOSearcher), overwrite=True)
+# the probes and controls of two options: surrogate_gate=True and pso_options={"reset_injected_velocity": True}
+_GATE = {"surrogate_gate": True}
+_RESET = {"pso_options": {"reset_injected_velocity": True}}
+_VARIANTS = {"gated": _GATE, "reset": _RESET, "gated-reset": {**_GATE, **_RESET}}
+for _suffix, _options in _VARIANTS.items():
+    register_searcher(f"llm-pso-{_suffix}", lambda seed, o=_options: llm_pso(seed, **o), overwrite=True)
+    register_searcher(f"pso-random-configs-{_suffix}",
+                      lambda seed, o=_options: _random_answers_pso(seed, 19, _random_configs, **o), overwrite=True)
+    register_searcher(f"pso-near-best-{_suffix}",
+                      lambda seed, o=_options: _random_answers_pso(seed, 23, _configs_near_best, **o), overwrite=True)
 register_searcher("pso-near-best", near_best_pso, overwrite=True)
-register_searcher("pso-random-configs-gated",
-                  lambda seed: _random_answers_pso(seed, 19, "configs", _random_configs, cls=GatedLLMPSOSearcher),
-                  overwrite=True)
-# pso_options={"reset_injected_velocity": True}: a replaced particle starts at rest
-_RESET = {"reset_injected_velocity": True}
-register_searcher("llm-pso-reset", lambda seed: llm_pso(seed, pso_options=_RESET), overwrite=True)
-register_searcher("pso-random-configs-reset",
-                  lambda seed: _random_answers_pso(seed, 19, "configs", _random_configs, pso_options=_RESET),
-                  overwrite=True)
-register_searcher("pso-near-best-reset",
-                  lambda seed: _random_answers_pso(seed, 23, "configs", _configs_near_best, pso_options=_RESET),
-                  overwrite=True)
 register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)
 
 

@@ -258,6 +258,11 @@ class AsyncPSO:
                        key=lambda i: (-_inf_last(self.particles[i].best_f), -_inf_last(self.particles[i].last_f)))
         return order[:k]
 
+    def injection_targets(self) -> list[int]:
+        """The particles :meth:`inject` fills, in its order: the worst first, skipping those that
+        already hold a position to evaluate next."""
+        return [i for i in self.worst_particles(len(self.particles)) if self.particles[i].next_x is None]
+
     def inject(self, positions: list[np.ndarray], origin: str) -> list[int]:
         """Make ``positions`` the next positions of the worst particles.
 
@@ -268,9 +273,8 @@ class AsyncPSO:
         Returns:
             The particles that received a position, in the order of ``positions``.
         """
-        targets = [i for i in self.worst_particles(len(self.particles)) if self.particles[i].next_x is None]
         used = []
-        for x, i in zip(positions, targets):
+        for x, i in zip(positions, self.injection_targets()):
             p = self.particles[i]
             p.next_x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)
             p.next_origin = origin

@@ -117,6 +117,7 @@ def test_points_to_evaluate_name_what_is_wrong(points, words):
     ({"swarm_size": 2.5}, "swarm_size must be an int >= 2 or None, got 2.5 (float)"),
     ({"replace_fraction": None}, "replace_fraction must be a finite number in (0, 1], got None (NoneType)"),
     ({"candidates_per_slot": 1.5}, "candidates_per_slot must be an int >= 1, got 1.5 (float)"),
+    ({"surrogate_gate": "yes"}, "surrogate_gate must be True or False, got 'yes' (str)"),
     ({"seed": "a"}, "seed must be an int >= 0 or None, got 'a' (str)"),
     ({"seed": -1}, "seed must be an int >= 0 or None, got -1"),
     ({"max_evaluations": 2.5}, "max_evaluations must be an int >= 1 or None, got 2.5 (float)"),
@@ -224,14 +225,21 @@ def test_prompt_stays_bounded_however_long_the_history():
 
 
 @pytest.mark.llm
-def test_llm_phase_with_the_real_embedded_model(embedded):
+@pytest.mark.parametrize("gate", [False, True])
+def test_llm_phase_with_the_real_embedded_model(embedded, gate):
     s = LLMPSOSearcher(seed=0, llm=embedded, telemetry=False, swarm_size=4, warmup=4, llm_every=4,
-                       wait_for_llm=True, llm_timeout_s=120)
+                       wait_for_llm=True, llm_timeout_s=120, surrogate_gate=gate,
+                       pso_options={"reset_injected_velocity": gate})
     s.set_search_properties("score", "min", dict(SPACE))
     drive(s, 16)
     s.close()
     assert s.llm_usage.succeeded >= 1 and s.llm_usage.completion_tokens > 0
-    assert s.counters["llm_accepted"] >= 1 and s.counters["llm_used"] >= 1
+    assert s.counters["llm_accepted"] >= 1
+    if gate:  # every kept proposal was either injected or stopped by the gate
+        assert s.counters["llm_used"] + s.counters["llm_gated"] >= 1
+        assert len(s.history) == 16
+        return
+    assert s.counters["llm_used"] >= 1 and s.counters["llm_gated"] == 0
     llm_trials = [h for h in s.history if h["origin"] == "llm"]
     assert llm_trials and all(s.space.check(h["config"]) == [] for h in llm_trials)
 
@@ -324,3 +332,43 @@ def test_edit_prompt_keeps_every_numbered_trial_however_long():
     text = swarm_messages(space, metric="m", mode="min", n=2, best=best, recent=best, particles=particles,
                           completed=5, answer="edits", max_chars=2000)[1]["content"]
     assert all(f"#{k} " in text for k in range(1, 6))
+
+
+def test_surrogate_gate_injects_only_what_the_surrogate_prefers_to_the_particles_best():
+    """``surrogate_gate``: a screened configuration replaces a particle only where the kernel surrogate
+    predicts it better than that particle's own best."""
+    from ray import tune
+
+    searcher = LLMPSOSearcher(seed=0, llm=None, telemetry=False, metric="loss", mode="min", surrogate_gate=True,
+                              space={"x": tune.uniform(-5, 5), "y": tune.uniform(-5, 5)})
+    for i in range(16):
+        config = searcher.suggest(str(i))
+        searcher.on_trial_complete(str(i), {"loss": config["x"] ** 2 + config["y"] ** 2})
+    best = searcher.best_trials(1)[0].config
+    worst = max(searcher.history, key=lambda h: h["value"])["config"]
+    near_best = {"x": best["x"] * 0.99, "y": best["y"] * 0.99}
+    xs, kept = searcher._choose_replacements([dict(worst), near_best], 2)
+    assert kept == [near_best] and xs.shape == (1, 2)  # ranked first, then the one at the worst trial gated
+    assert searcher.counters["llm_gated"] == 1
+    searcher.surrogate_gate = False  # without the gate both are kept (no ranking needed: they fit)
+    assert searcher._choose_replacements([dict(worst), near_best], 2)[1] == [dict(worst), near_best]
+
+
+def test_surrogate_gate_stops_proposals_where_the_history_is_worst_and_the_run_completes():
+    """A model that keeps proposing a corner the history has seen to be bad: without the gate its
+    proposals take trials; with it they take none, and the experiment still runs every trial."""
+    corner = {"configs": [{"x": 0.95, "n": 1, "act": "a", "lr": 0.1}, {"x": 0.9, "n": 1, "act": "a", "lr": 0.1}]}
+    runs = {}
+    for gate in (False, True):
+        s = make(ScriptedBackend([corner]), wait_for_llm=True, surrogate_gate=gate)
+        s.add_evaluated_point({"x": 1.0, "n": 1, "act": "a", "lr": 0.1}, 500.0)
+        for i in range(40):
+            config = s.suggest(f"t{i}")
+            s.on_trial_complete(f"t{i}", {"score": objective(config) + 100.0 * (config["n"] == 1)})
+        runs[gate] = s
+    assert runs[False].counters["llm_used"] >= 1 and runs[False].counters["llm_gated"] == 0
+    assert runs[True].counters["llm_gated"] >= 1 and runs[True].counters["llm_used"] == 0
+    assert len(runs[True].history) == 41 and runs[True].origin_counts().get("llm", 0) == 0
+    clone = make(None)
+    clone.set_state(runs[True].get_state())
+    assert clone.counters["llm_gated"] == runs[True].counters["llm_gated"]

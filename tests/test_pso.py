@@ -80,13 +80,15 @@ def test_inject_sets_next_positions_of_worst_particles():
     for p, value in zip(ids, (4.0, 3.0, 2.0, 1.0)):
         pso.tell(p.id, value)
     used = pso.inject([np.array([0.1, 0.1]), np.array([0.2, 0.2])], origin="llm")
-    assert used == [0, 1]
+    assert used == [0, 1] and pso.injection_targets() == [2, 3]  # the next worst without a position
+    assert pso.inject([np.array([0.3, 0.3])], origin="llm") == [2]
     origins = {}
     for _ in range(4):
         p = pso.ask()
         origins[p.particle] = (p.origin, p.x.tolist())
     assert origins[0] == ("llm", [0.1, 0.1]) and origins[1] == ("llm", [0.2, 0.2])
-    assert origins[2][0] == origins[3][0] == "pso"
+    assert origins[2] == ("llm", [0.3, 0.3]) and origins[3][0] == "pso"
+    assert pso.injection_targets() == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("reset", [False, True])

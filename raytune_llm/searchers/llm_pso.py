@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from raytune_llm._checks import check_int, check_number, check_options
+from raytune_llm._checks import check_bool, check_int, check_number, check_options
 from raytune_llm.proposals.screening import screen_configs
 from raytune_llm.proposals.swarm import (ANSWERS, ParticleView, apply_edits, edit_schema, editable, kernel_predict,
                                          swarm_messages)
@@ -32,6 +32,9 @@ class LLMPSOSearcher(LLMSearcherBase):
         replace_fraction: fraction of particles the LLM's proposals replace (default 0.25).
         candidates_per_slot: configurations asked per replaced particle; a kernel surrogate of the
             history keeps the most promising.
+        surrogate_gate: a kept proposal replaces a particle only where the kernel surrogate also
+            predicts it better than that particle's own best, so that a proposal the history speaks
+            against costs no trial (counted in ``counters["llm_gated"]``).
         ask: ``"configs"`` (default): the LLM writes whole configurations; ``"edits"``: the LLM
             picks one of the best trials, one numeric parameter and its new value (a short answer
             that a small model follows more reliably; see docs/llm-pso.md for what each measured).
@@ -59,6 +62,7 @@ class LLMPSOSearcher(LLMSearcherBase):
         llm_every: int | None = None,
         replace_fraction: float = 0.25,
         candidates_per_slot: int = 2,
+        surrogate_gate: bool = False,
         ask: str = "configs",
         pso_options: dict[str, Any] | None = None,
         **kwargs: Any,
@@ -68,6 +72,7 @@ class LLMPSOSearcher(LLMSearcherBase):
         llm_every = check_int("llm_every", llm_every, minimum=1, optional=True)
         replace_fraction = check_number("replace_fraction", replace_fraction, low=0, high=1, low_open=True)
         candidates_per_slot = check_int("candidates_per_slot", candidates_per_slot, minimum=1)
+        surrogate_gate = check_bool("surrogate_gate", surrogate_gate)
         if ask not in ANSWERS:
             raise ValueError(f"ask must be one of {ANSWERS}, got {ask!r}")
         AsyncPSO.check_options("pso_options", **check_options(
@@ -80,12 +85,14 @@ class LLMPSOSearcher(LLMSearcherBase):
         self._llm_every = llm_every
         self.replace_fraction = replace_fraction
         self.candidates_per_slot = candidates_per_slot
+        self.surrogate_gate = surrogate_gate
         self._pso_options = dict(pso_options or {})
         self.pso: AsyncPSO | None = None
         self._injected: dict[int, dict[str, Any]] = {}  # particle -> exact LLM config (no unit-cube round trip)
         self._last_llm_at = 0
         self._unit_cache: tuple[Any, int, list[np.ndarray], list[float]] = (None, 0, [], [])
         super().__init__(**kwargs)
+        self.counters["llm_gated"] = 0
 
     # ------------------------------------------------------------------ hooks
     def _build(self) -> None:
@@ -196,14 +203,35 @@ class LLMPSOSearcher(LLMSearcherBase):
 
     def _choose_replacements(self, configs: list[dict[str, Any]], k: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """The at most ``k`` screened configurations to inject, most promising first, with their
-        unit-cube positions: ranked by the kernel surrogate of the history when there are more than ``k``."""
+        unit-cube positions: ranked by the kernel surrogate of the history when there are more than
+        ``k``, then, with ``surrogate_gate``, gated by it."""
         assert self.space is not None
         xs = np.array([self.space.to_unit(c) for c in configs])
         x_hist, y_hist = self._unit_history()
-        if len(y_hist) >= 3 and len(xs) > k:
+        if len(y_hist) < 3:
+            return xs[:k], configs[:k]
+        if len(xs) > k:
             order = np.argsort(kernel_predict(x_hist, y_hist, xs), kind="stable")
             xs, configs = xs[order], [configs[i] for i in order]
-        return xs[:k], configs[:k]
+        xs, configs = xs[:k], configs[:k]
+        if self.surrogate_gate:
+            xs, configs = self._gate(xs, configs, x_hist, y_hist)
+        return xs, configs
+
+    def _gate(self, xs: np.ndarray, configs: list[dict[str, Any]], x_hist: np.ndarray,
+              y_hist: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Keep the proposals that the surrogate predicts better than the own best (predicted the
+        same way) of the particle each would replace: the j-th proposal against the j-th particle
+        that :meth:`AsyncPSO.inject` fills, the worst first."""
+        assert self.pso is not None
+        targets = [self.pso.particles[i] for i in self.pso.injection_targets()[:len(xs)]]
+        if not targets:
+            return xs[:0], []
+        refs = np.array([p.best_x if p.best_x is not None else p.x for p in targets])
+        better = kernel_predict(x_hist, y_hist, xs[:len(refs)]) < kernel_predict(x_hist, y_hist, refs)
+        keep = [j for j in range(len(refs)) if better[j]]
+        self.counters["llm_gated"] += len(refs) - len(keep)
+        return xs[keep], [configs[j] for j in keep]
 
     def _unit_history(self) -> tuple[np.ndarray, np.ndarray]:
         """The scored history in the unit cube and its costs, encoded once per trial (cached)."""
@@ -233,4 +261,5 @@ class LLMPSOSearcher(LLMSearcherBase):
     def _load_core_state(self, state: dict[str, Any]) -> None:
         self.pso = AsyncPSO.from_state(state["pso"])
         self._injected = {int(k): self._decode(v) for k, v in state["injected"].items()}
+        self.counters.setdefault("llm_gated", 0)
         self._last_llm_at = int(state["last_llm_at"])
