@@ -1,0 +1,228 @@
+"""Paired comparison of searchers in harness results: ``python -m benchmarks.compare FILE... --base pso``.
+
+A median over 10 seeds moves a lot from one block of seeds to the next (plain PSO's median best on
+shifted Rosenbrock-5D at concurrency 8 is 66.5 on seeds 20-29 and 138 on seeds 40-49,
+``injection-grid-50seeds-shifted-2026-11-26.md``), so two medians say little on their own. Every
+searcher of a harness run sees the same seeds, and seed ``s`` starts every swarm of it from the
+same points: the comparison that uses this pairs the runs by (function, dim, concurrency, seed)
+and counts on how many seeds a searcher ended better than the base, with an exact two-sided sign
+test (ties left out).
+
+For each searcher against ``--base``, over every cell both ran (``--by`` splits them further):
+seeds better, worse and tied; the sign test's p; the cells where its median is better; the median
+over cells of its median over the base's. ``--cells`` adds the per-cell table.
+
+Reads the ``.json`` (or ``.json.gz``) files the harness writes; several files are merged, and a
+run found in two files with different results is an error rather than a silent choice.
+
+Example::
+
+    python -m benchmarks.compare benchmarks/results/injection-grid-50seeds-shifted-2026-11-26.json.gz --base pso
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Cell = tuple[str, int, int]  # function, dim, concurrency
+GROUPS = ("function", "dim", "concurrency")
+
+
+def sign_test_p(wins: int, losses: int) -> float:
+    """Exact two-sided sign-test p-value of ``wins`` against ``losses`` (ties already left out).
+
+    >>> round(sign_test_p(8, 2), 3)
+    0.109
+    >>> sign_test_p(0, 0)
+    1.0
+    """
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    k = min(wins, losses)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n  # int / int: exact for any n
+    return min(1.0, 2.0 * tail)
+
+
+def load_runs(paths: Iterable[str | Path]) -> dict[Cell, dict[str, dict[int, dict[str, Any]]]]:
+    """Runs of harness result files by cell, searcher and seed.
+
+    Raises:
+        ValueError: a file that is not a harness result, or a run found twice with different results.
+    """
+    out: dict[Cell, dict[str, dict[int, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    origin: dict[tuple[Cell, str, int], str] = {}
+    for path in map(Path, paths):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            data = json.load(fh)
+        if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+            raise ValueError(f"{path} is not a harness result (a JSON object with a 'runs' list)")
+        for run in data["runs"]:
+            cell = (str(run["function"]), int(run["dim"]), int(run["concurrency"]))
+            key = (cell, str(run["searcher"]), int(run["seed"]))
+            seen = out[cell][key[1]].get(key[2])
+            if seen is not None and (seen.get("best_at_budget"), seen.get("evals_to_target")) != (
+                    run.get("best_at_budget"), run.get("evals_to_target")):
+                raise ValueError(f"{key[1]} on {cell}, seed {key[2]}, differs between {origin[key]} and {path}; "
+                                 "compare runs of one version of the code")
+            out[cell][key[1]][key[2]] = run
+            origin.setdefault(key, str(path))
+    return out
+
+
+def _value(run: dict[str, Any], metric: str) -> float:
+    if metric == "evals":
+        evals = run.get("evals_to_target")
+        return float(run["budget"] + 1 if evals is None else evals)
+    best = run.get("best_at_budget")
+    return math.inf if best is None else float(best)
+
+
+@dataclass
+class Comparison:
+    """One searcher against the base over a group of cells."""
+
+    searcher: str
+    group: str
+    wins: int = 0
+    losses: int = 0
+    ties: int = 0
+    cells: int = 0
+    cells_better: int = 0
+    ratios: list[float] | None = None
+
+    @property
+    def p(self) -> float:
+        return sign_test_p(self.wins, self.losses)
+
+    @property
+    def median_ratio(self) -> float:
+        return statistics.median(self.ratios) if self.ratios else math.nan
+
+
+def compare(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *, metric: str = "best",
+            by: str | None = None, searchers: Sequence[str] | None = None) -> list[Comparison]:
+    """Pair every searcher's runs with ``base``'s by cell and seed; one :class:`Comparison` per
+    searcher (and per value of ``by``: ``function``, ``dim`` or ``concurrency``).
+
+    Raises:
+        ValueError: ``base`` ran in none of the cells, or ``by`` is not one of :data:`GROUPS`.
+    """
+    if by is not None and by not in GROUPS:
+        raise ValueError(f"by must be one of {GROUPS} or None, got {by!r}")
+    if not any(base in s for s in runs.values()):
+        names = sorted({n for s in runs.values() for n in s})
+        raise ValueError(f"base {base!r} ran in none of the cells; searchers found: {', '.join(names)}")
+    found: dict[tuple[str, str], Comparison] = {}
+    for cell in sorted(runs):
+        by_searcher = runs[cell]
+        if base not in by_searcher:
+            continue
+        group = "all" if by is None else str(cell[GROUPS.index(by)])
+        for name in searchers or sorted(by_searcher):
+            if name == base or name not in by_searcher:
+                continue
+            seeds = sorted(set(by_searcher[name]) & set(by_searcher[base]))
+            if not seeds:
+                continue
+            c = found.setdefault((name, group), Comparison(name, group, ratios=[]))
+            mine = [_value(by_searcher[name][s], metric) for s in seeds]
+            theirs = [_value(by_searcher[base][s], metric) for s in seeds]
+            c.wins += sum(a < b for a, b in zip(mine, theirs))
+            c.losses += sum(a > b for a, b in zip(mine, theirs))
+            c.ties += sum(a == b for a, b in zip(mine, theirs))
+            m, mb = statistics.median(mine), statistics.median(theirs)
+            c.cells += 1
+            c.cells_better += m < mb
+            if mb > 0 and math.isfinite(m) and math.isfinite(mb):
+                assert c.ratios is not None
+                c.ratios.append(m / mb)
+    order = {n: i for i, n in enumerate(searchers or [])}
+    return sorted(found.values(), key=lambda c: (order.get(c.searcher, len(order)), c.searcher,
+                                                   _group_key(c.group)))
+
+
+def _group_key(group: str) -> tuple[int, Any]:
+    return (0, int(group)) if group.isdigit() else (1, group)
+
+
+def _fmt(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.3g}"
+
+
+def comparison_table(rows: Sequence[Comparison], base: str, by: str | None) -> str:
+    """The comparisons as a Markdown table."""
+    head = ["searcher", *([by] if by else []), f"seeds better than {base}", "worse", "tied", "sign test p",
+            "cells with a better median", f"median over cells of median / {base}'s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in rows:
+        cells = [c.searcher, *([c.group] if by else []), str(c.wins), str(c.losses), str(c.ties), f"{c.p:.2g}",
+                 f"{c.cells_better} of {c.cells}", _fmt(c.median_ratio)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def cell_table(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *, metric: str = "best",
+               searchers: Sequence[str] | None = None) -> str:
+    """Per cell: each searcher's median and, in brackets, its seeds better than ``base``'s."""
+    names = list(searchers) if searchers else sorted({n for s in runs.values() for n in s})
+    names = [base, *[n for n in names if n != base]]
+    lines = ["| function | dim | conc | " + " | ".join(names) + " |", "|---|---:|---:|" + "---:|" * len(names)]
+    for cell in sorted(runs):
+        s = runs[cell]
+        row = []
+        for n in names:
+            if n not in s:
+                row.append("")
+                continue
+            med = statistics.median(_value(r, metric) for r in s[n].values())
+            if n == base or base not in s:
+                row.append(_fmt(med))
+            else:
+                wins = sum(_value(s[n][k], metric) < _value(s[base][k], metric) for k in set(s[n]) & set(s[base]))
+                row.append(f"{_fmt(med)} ({wins})")
+        lines.append(f"| {cell[0]} | {cell[1]} | {cell[2]} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.compare",
+                                     description="Paired, per-seed comparison of searchers in harness results.")
+    parser.add_argument("files", nargs="+", help="harness result files (.json or .json.gz), merged")
+    parser.add_argument("--base", default="pso", help="the searcher every other is paired with (default pso)")
+    parser.add_argument("--searchers", help="comma-separated searchers to compare (default: all found)")
+    parser.add_argument("--metric", choices=("best", "evals"), default="best",
+                        help="best value at the budget (default) or evaluations to the target")
+    parser.add_argument("--by", choices=GROUPS, help="one row per value of this field as well")
+    parser.add_argument("--cells", action="store_true", help="also print the per-cell table")
+    args = parser.parse_args(argv)
+    searchers = [s for s in args.searchers.split(",") if s] if args.searchers else None
+    try:
+        runs = load_runs(args.files)
+        rows = compare(runs, args.base, metric=args.metric, searchers=searchers)
+        if args.by:
+            rows += compare(runs, args.base, metric=args.metric, by=args.by, searchers=searchers)
+            rows.sort(key=lambda c: ((searchers or []).index(c.searcher) if searchers else 0, c.searcher,
+                                     c.group != "all", _group_key(c.group)))
+    except (OSError, ValueError, KeyError) as exc:
+        parser.error(str(exc))
+    print(comparison_table(rows, args.base, args.by))
+    if args.cells:
+        print()
+        print(cell_table(runs, args.base, metric=args.metric, searchers=searchers))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

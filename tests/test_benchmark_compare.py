@@ -1,0 +1,80 @@
+"""``python -m benchmarks.compare``: paired, per-seed comparison of harness results."""
+
+from __future__ import annotations
+
+import doctest
+import gzip
+import json
+import math
+
+import pytest
+
+from benchmarks import compare
+
+
+def run(searcher, seed, best, *, function="f", dim=2, concurrency=1, evals=None, budget=10):
+    return {"searcher": searcher, "seed": seed, "best_at_budget": best, "evals_to_target": evals,
+            "function": function, "dim": dim, "concurrency": concurrency, "budget": budget}
+
+
+def write(path, runs):
+    text = json.dumps({"runs": runs, "command": "test"})
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "wt", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def test_sign_test_matches_the_binomial_and_handles_large_counts():
+    assert compare.sign_test_p(10, 0) == pytest.approx(2 / 2 ** 10)
+    assert compare.sign_test_p(5, 5) == 1.0
+    assert compare.sign_test_p(3, 7) == compare.sign_test_p(7, 3) == pytest.approx(2 * 176 / 1024)
+    assert 0 < compare.sign_test_p(741, 458) < 1e-15  # 1,199 pairs: no float overflow
+    assert doctest.testmod(compare)[0] == 0
+
+
+def test_runs_are_paired_by_cell_and_seed_across_files(tmp_path):
+    base = [run("pso", s, 10.0 + s) for s in range(4)] + [run("pso", s, 5.0, dim=5) for s in range(4)]
+    other = ([run("a", 0, 1.0), run("a", 1, 1.0), run("a", 2, 20.0), run("a", 3, 13.0)]   # 2 better, 1 worse, 1 tied
+             + [run("a", s, 4.0, dim=5) for s in range(3)] + [run("a", 9, 0.0, dim=5)])  # seed 9: no pair
+    runs = compare.load_runs([write(tmp_path / "a.json", base), write(tmp_path / "b.json.gz", other)])
+    (all_cells,) = compare.compare(runs, "pso")
+    assert (all_cells.wins, all_cells.losses, all_cells.ties) == (5, 1, 1)
+    assert all_cells.p == pytest.approx(compare.sign_test_p(5, 1))
+    assert (all_cells.cells, all_cells.cells_better) == (2, 2)
+    by_dim = compare.compare(runs, "pso", by="dim")
+    assert [(c.group, c.wins, c.losses, c.ties) for c in by_dim] == [("2", 2, 1, 1), ("5", 3, 0, 0)]
+    assert by_dim[1].median_ratio == pytest.approx(4.0 / 5.0)
+    evals = compare.compare(runs, "pso", metric="evals")  # no run reached a target: all budget + 1, tied
+    assert (evals[0].wins, evals[0].losses, evals[0].ties) == (0, 0, 7)
+
+
+def test_bad_input_is_named(tmp_path):
+    good = write(tmp_path / "good.json", [run("pso", 0, 1.0), run("a", 0, 2.0)])
+    conflict = write(tmp_path / "conflict.json", [run("pso", 0, 3.0)])
+    with pytest.raises(ValueError, match="pso on .*seed 0, differs between .*good.json and .*conflict.json"):
+        compare.load_runs([good, conflict])
+    compare.load_runs([good, good])  # the same run twice is fine
+    with pytest.raises(ValueError, match="base 'optuna' ran in none of the cells; searchers found: a, pso"):
+        compare.compare(compare.load_runs([good]), "optuna")
+    with pytest.raises(ValueError, match="by must be one of"):
+        compare.compare(compare.load_runs([good]), "pso", by="seed")
+    (tmp_path / "list.json").write_text("[]")
+    with pytest.raises(ValueError, match="list.json is not a harness result"):
+        compare.load_runs([tmp_path / "list.json"])
+
+
+def test_cli_prints_the_tables(tmp_path, capsys):
+    path = write(tmp_path / "r.json", [run("pso", s, 2.0) for s in range(3)] + [run("a", s, 1.0) for s in range(3)]
+                 + [run("b", s, math.inf if s else 3.0) for s in range(3)])
+    assert compare.main([str(path), "--base", "pso", "--cells", "--by", "concurrency"]) == 0
+    out = capsys.readouterr().out
+    assert "| a | all | 3 | 0 | 0 | 0.25 | 1 of 1 | 0.5 |" in out
+    assert "| a | 1 | 3 | 0 | 0 |" in out
+    assert "| b | all | 0 | 3 | 0 |" in out
+    assert "| f | 2 | 1 | 2 | 1 (3) | inf (0) |" in out
+    with pytest.raises(SystemExit):
+        compare.main([str(tmp_path / "missing.json")])
+    assert "missing.json" in capsys.readouterr().err
