@@ -29,6 +29,10 @@
   carrying on its old velocity from the new position).
 * ``llm-pso-gated-reset``, ``pso-random-configs-gated-reset``, ``pso-near-best-gated-reset``: the gate
   and the reset together.
+
+Every LLM-PSO name sets ``surrogate_gate`` and ``reset_injected_velocity`` explicitly (:data:`PINNED`,
+on only where the name says ``gated`` or ``reset``), so that a name means one configuration in every
+result file, whatever LLMPSOSearcher's defaults are when it runs.
 * ``llm``: LLMSearcher with the embedded model, ``batch_size=4``, ``queue_target=0``, waited for. Measured
   (benchmarks/results/llm-cost-*): about one request per trial, most asking for 1 configuration,
   since each proposal taken from the queue triggers a request for the slot it frees.
@@ -47,10 +51,15 @@ from raytune_llm import LLMPSOSearcher, LLMSearcher
 from raytune_llm.llm.testing import ScriptedBackend
 
 
+#: what every registered LLM-PSO name sets unless its name says otherwise (``-gated``, ``-reset``), so
+#: that a name means one configuration in every result file, whatever LLMPSOSearcher's defaults
+PINNED: dict[str, Any] = {"surrogate_gate": False, "pso_options": {"reset_injected_velocity": False}}
+
+
 def llm_pso(seed: int, *, wait: bool = True, llm: Any = "embedded", **options: Any) -> LLMPSOSearcher:
     """The ``llm-pso`` searcher (``llm-pso-async`` with ``wait=False``); ``llm`` replaceable for tests,
-    ``options`` passed on to :class:`LLMPSOSearcher`."""
-    return LLMPSOSearcher(seed=seed, llm=llm, wait_for_llm=wait, telemetry=False, **options)
+    ``options`` passed on to :class:`LLMPSOSearcher` over :data:`PINNED`."""
+    return LLMPSOSearcher(seed=seed, llm=llm, wait_for_llm=wait, telemetry=False, **{**PINNED, **options})
 
 
 def _random_answers_pso(seed: int, stream: int,
@@ -169,7 +178,8 @@ class PercentLLMPSOSearcher(LLMPSOSearcher):
 
 
 register_searcher("llm-pso-percent",
-                  lambda seed: PercentLLMPSOSearcher(seed=seed, llm="embedded", wait_for_llm=True, telemetry=False),
+                  lambda seed: PercentLLMPSOSearcher(seed=seed, llm="embedded", wait_for_llm=True, telemetry=False,
+                                                     **PINNED),
                   overwrite=True)
 register_searcher("llm-pso", llm_pso, overwrite=True)
 register_searcher("llm-pso-async", lambda seed: llm_pso(seed, wait=False), overwrite=True)

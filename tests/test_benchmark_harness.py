@@ -524,3 +524,22 @@ def test_percent_searcher_refuses_normal_priors() -> None:
     space = {"x": tune.uniform(-5, 5), "w": tune.randn(0, 1)}
     with pytest.raises(ValueError, match=r"\['w'\] have normal priors.*use llm-pso"):
         PercentLLMPSOSearcher(seed=0, llm=None, metric="loss", mode="min", space=space)
+
+
+def test_every_llm_pso_name_pins_the_gate_and_the_reset_its_name_says():
+    """A registered name means one configuration in every result file, whatever LLMPSOSearcher's
+    defaults: the gate and the velocity reset are on only where the name says ``gated`` / ``reset``."""
+    from ray import tune
+
+    import benchmarks.searchers  # noqa: F401  (registers raytune-llm's searchers)
+    from raytune_llm import LLMPSOSearcher
+
+    names = [n for n in PEERS if n.startswith(("llm-pso", "pso-random", "pso-near-best"))]
+    assert {"llm-pso", "llm-pso-gated-reset", "pso-near-best-reset", "llm-pso-percent"} <= set(names)
+    for name in names:
+        searcher = make_searcher(name, 0)
+        assert isinstance(searcher, LLMPSOSearcher)
+        searcher.set_search_properties("v", "min", {"x": tune.uniform(0, 1), "y": tune.uniform(0, 1)})
+        assert searcher.surrogate_gate is ("gated" in name), name
+        assert searcher.pso is not None and searcher.pso.reset_injected_velocity is ("reset" in name), name
+        searcher.close()
