@@ -62,6 +62,7 @@ def load_runs(paths: Iterable[str | Path]) -> dict[Cell, dict[str, dict[int, dic
     """
     out: dict[Cell, dict[str, dict[int, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
     origin: dict[tuple[Cell, str, int], str] = {}
+    settings: dict[Cell, tuple[tuple[Any, Any], str]] = {}  # the budget and durations every run of a cell shares
     for path in map(Path, paths):
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt", encoding="utf-8") as fh:
@@ -71,6 +72,11 @@ def load_runs(paths: Iterable[str | Path]) -> dict[Cell, dict[str, dict[int, dic
         for run in data["runs"]:
             cell = (str(run["function"]), int(run["dim"]), int(run["concurrency"]))
             key = (cell, str(run["searcher"]), int(run["seed"]))
+            shared = (run.get("budget"), run.get("durations"))
+            first, where = settings.setdefault(cell, (shared, str(path)))
+            if shared != first:
+                raise ValueError(f"{cell} has runs with budget and durations {first} ({where}) and {shared} ({path}); "
+                                 "compare runs of one budget and duration model")
             seen = out[cell][key[1]].get(key[2])
             if seen is not None and (seen.get("best_at_budget"), seen.get("evals_to_target")) != (
                     run.get("best_at_budget"), run.get("evals_to_target")):
@@ -82,11 +88,17 @@ def load_runs(paths: Iterable[str | Path]) -> dict[Cell, dict[str, dict[int, dic
 
 
 def _value(run: dict[str, Any], metric: str) -> float:
+    """The run's value, lower is better; a run with no value (no trial completed, NaN) counts as the worst."""
     if metric == "evals":
         evals = run.get("evals_to_target")
-        return float(run["budget"] + 1 if evals is None else evals)
+        if evals is None:
+            if run.get("budget") is None:
+                raise ValueError(f"a run of {run.get('searcher')!r} that missed its target has no budget to count "
+                                 "it as budget + 1; use --metric best")
+            return float(run["budget"] + 1)
+        return float(evals)
     best = run.get("best_at_budget")
-    return math.inf if best is None else float(best)
+    return math.inf if best is None or math.isnan(float(best)) else float(best)
 
 
 @dataclass
@@ -121,9 +133,14 @@ def compare(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *
     """
     if by is not None and by not in GROUPS:
         raise ValueError(f"by must be one of {GROUPS} or None, got {by!r}")
-    if not any(base in s for s in runs.values()):
-        names = sorted({n for s in runs.values() for n in s})
+    names = sorted({n for s in runs.values() for n in s})
+    if not names:
+        raise ValueError("no runs to compare")
+    if base not in names:
         raise ValueError(f"base {base!r} ran in none of the cells; searchers found: {', '.join(names)}")
+    unknown = [n for n in searchers or [] if n not in names]
+    if unknown:
+        raise ValueError(f"searchers {unknown} ran in none of the cells; searchers found: {', '.join(names)}")
     found: dict[tuple[str, str], Comparison] = {}
     for cell in sorted(runs):
         by_searcher = runs[cell]
@@ -164,7 +181,7 @@ def _fmt(x: float) -> str:
 def comparison_table(rows: Sequence[Comparison], base: str, by: str | None) -> str:
     """The comparisons as a Markdown table."""
     head = ["searcher", *([by] if by else []), f"seeds better than {base}", "worse", "tied", "sign test p",
-            "cells with a better median", f"median over cells of median / {base}'s"]
+            "cells with a better median", f"median over cells of median / {base}'s (cells where it is > 0)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in rows:
         cells = [c.searcher, *([c.group] if by else []), str(c.wins), str(c.losses), str(c.ties), f"{c.p:.2g}",
@@ -175,7 +192,8 @@ def comparison_table(rows: Sequence[Comparison], base: str, by: str | None) -> s
 
 def cell_table(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *, metric: str = "best",
                searchers: Sequence[str] | None = None) -> str:
-    """Per cell: each searcher's median and, in brackets, its seeds better than ``base``'s."""
+    """Per cell: each searcher's median over all its seeds and, in brackets, the seeds (of those the
+    base also ran) on which it is better than ``base``."""
     names = list(searchers) if searchers else sorted({n for s in runs.values() for n in s})
     names = [base, *[n for n in names if n != base]]
     lines = ["| function | dim | conc | " + " | ".join(names) + " |", "|---|---:|---:|" + "---:|" * len(names)]

@@ -263,18 +263,33 @@ class AsyncPSO:
         already hold a position to evaluate next."""
         return [i for i in self.worst_particles(len(self.particles)) if self.particles[i].next_x is None]
 
-    def inject(self, positions: list[np.ndarray], origin: str) -> list[int]:
-        """Make ``positions`` the next positions of the worst particles.
+    def inject(self, positions: list[np.ndarray], origin: str, particles: list[int] | None = None) -> list[int]:
+        """Make ``positions`` the next positions of the worst particles (or of ``particles``).
 
         With ``reset_injected_velocity`` a particle that receives a position also loses its
         velocity, so that its next moves start from the new position instead of carrying on the old
-        trajectory (see docs/llm-pso.md, "Starting a replaced particle at rest").
+        trajectory (see docs/llm-pso.md, "What replacing costs, and two options that lower the cost").
+
+        Args:
+            positions: unit-cube positions.
+            origin: the origin their proposals will carry (e.g. ``"llm"``).
+            particles: the particle of each position, from :meth:`injection_targets`; by default
+                the worst particles in order.
 
         Returns:
             The particles that received a position, in the order of ``positions``.
+
+        Raises:
+            ValueError: a particle in ``particles`` that is not free to take a position.
         """
+        targets = self.injection_targets()
+        if particles is not None:
+            bad = [i for i in particles if i not in targets]
+            if bad or len(set(particles)) != len(particles):
+                raise ValueError(f"particles {particles} must be distinct members of injection_targets() {targets}")
+            targets = list(particles)
         used = []
-        for x, i in zip(positions, self.injection_targets()):
+        for x, i in zip(positions, targets):
             p = self.particles[i]
             p.next_x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)
             p.next_origin = origin

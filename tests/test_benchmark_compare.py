@@ -61,6 +61,16 @@ def test_bad_input_is_named(tmp_path):
         compare.compare(compare.load_runs([good]), "optuna")
     with pytest.raises(ValueError, match="by must be one of"):
         compare.compare(compare.load_runs([good]), "pso", by="seed")
+    other_budget = write(tmp_path / "b100.json", [run("pso", 1, 1.0, budget=100)])
+    with pytest.raises(ValueError, match=r"has runs with budget and durations \(10, None\) .* \(100, None\)"):
+        compare.load_runs([good, other_budget])
+    with pytest.raises(ValueError, match=r"searchers \['nope'\] ran in none of the cells"):
+        compare.compare(compare.load_runs([good]), "pso", searchers=["a", "nope"])
+    with pytest.raises(ValueError, match="no runs to compare"):
+        compare.compare({}, "pso")
+    no_budget = {("f", 2, 1): {n: {0: {"searcher": n, "evals_to_target": None}} for n in ("pso", "a")}}
+    with pytest.raises(ValueError, match="has no budget to count it as budget"):
+        compare.compare(no_budget, "pso", metric="evals")
     (tmp_path / "list.json").write_text("[]")
     with pytest.raises(ValueError, match="list.json is not a harness result"):
         compare.load_runs([tmp_path / "list.json"])
@@ -78,3 +88,20 @@ def test_cli_prints_the_tables(tmp_path, capsys):
     with pytest.raises(SystemExit):
         compare.main([str(tmp_path / "missing.json")])
     assert "missing.json" in capsys.readouterr().err
+
+
+def test_missing_values_count_as_the_worst_and_evals_use_the_target_index(tmp_path):
+    runs = compare.load_runs([write(tmp_path / "r.json", [
+        run("pso", 0, 1.0, evals=5), run("pso", 1, 1.0), run("pso", 2, float("nan")),
+        run("a", 0, None, evals=3), run("a", 1, float("nan")), run("a", 2, 2.0, evals=9)])])
+    (best,) = compare.compare(runs, "pso")
+    assert (best.wins, best.losses, best.ties) == (1, 2, 0)  # None and NaN lose to 1.0; 2.0 beats a NaN
+    (evals,) = compare.compare(runs, "pso", metric="evals")
+    assert (evals.wins, evals.losses, evals.ties) == (2, 0, 1)  # 3 < 5; 9 < 11 (budget + 1); 11 = 11
+
+
+def test_rows_follow_the_searchers_given(tmp_path, capsys):
+    path = write(tmp_path / "r.json", [run(n, 0, v) for n, v in (("pso", 2.0), ("a", 1.0), ("b", 3.0))])
+    assert compare.main([str(path), "--searchers", "b,a", "--by", "dim"]) == 0
+    rows = [line.split(" | ")[0] for line in capsys.readouterr().out.splitlines()[2:]]
+    assert rows == ["| b", "| b", "| a", "| a"]

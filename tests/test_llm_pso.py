@@ -228,18 +228,16 @@ def test_prompt_stays_bounded_however_long_the_history():
 @pytest.mark.parametrize("gate", [False, True])
 def test_llm_phase_with_the_real_embedded_model(embedded, gate):
     s = LLMPSOSearcher(seed=0, llm=embedded, telemetry=False, swarm_size=4, warmup=4, llm_every=4,
-                       wait_for_llm=True, llm_timeout_s=120, surrogate_gate=gate,
-                       pso_options={"reset_injected_velocity": gate})
+                       wait_for_llm=True, llm_timeout_s=120, surrogate_gate=gate)
     s.set_search_properties("score", "min", dict(SPACE))
     drive(s, 16)
     s.close()
     assert s.llm_usage.succeeded >= 1 and s.llm_usage.completion_tokens > 0
     assert s.counters["llm_accepted"] >= 1
-    if gate:  # every kept proposal was either injected or stopped by the gate
+    if gate:  # each answer's best proposals were injected or stopped by the gate: one of them happened
         assert s.counters["llm_used"] + s.counters["llm_gated"] >= 1
-        assert len(s.history) == 16
-        return
-    assert s.counters["llm_used"] >= 1 and s.counters["llm_gated"] == 0
+    else:
+        assert s.counters["llm_used"] >= 1 and s.counters["llm_gated"] == 0
     llm_trials = [h for h in s.history if h["origin"] == "llm"]
     assert llm_trials and all(s.space.check(h["config"]) == [] for h in llm_trials)
 
@@ -347,11 +345,13 @@ def test_surrogate_gate_injects_only_what_the_surrogate_prefers_to_the_particles
     best = searcher.best_trials(1)[0].config
     worst = max(searcher.history, key=lambda h: h["value"])["config"]
     near_best = {"x": best["x"] * 0.99, "y": best["y"] * 0.99}
-    xs, kept = searcher._choose_replacements([dict(worst), near_best], 2)
-    assert kept == [near_best] and xs.shape == (1, 2)  # ranked first, then the one at the worst trial gated
+    targets = searcher.pso.injection_targets()
+    xs, kept, particles = searcher._choose_replacements([dict(worst), near_best], 2)
+    # ranked first (near the best first), then the one at the worst trial gated
+    assert kept == [near_best] and xs.shape == (1, 2) and particles == targets[:1]
     assert searcher.counters["llm_gated"] == 1
     searcher.surrogate_gate = False  # without the gate both are kept (no ranking needed: they fit)
-    assert searcher._choose_replacements([dict(worst), near_best], 2)[1] == [dict(worst), near_best]
+    assert searcher._choose_replacements([dict(worst), near_best], 2)[1:] == ([dict(worst), near_best], None)
 
 
 def test_surrogate_gate_stops_proposals_where_the_history_is_worst_and_the_run_completes():
@@ -372,3 +372,68 @@ def test_surrogate_gate_stops_proposals_where_the_history_is_worst_and_the_run_c
     clone = make(None)
     clone.set_state(runs[True].get_state())
     assert clone.counters["llm_gated"] == runs[True].counters["llm_gated"]
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_surrogate_gate_checks_each_proposal_against_the_particle_it_replaces(mode):
+    """The gate's reference is the replaced particle's own best, not the swarm's best: a proposal
+    worse than the best so far but better than the worst particle's own best is kept; and a proposal
+    goes to the very particle it was checked against, even when the one before it was stopped."""
+    from ray import tune
+
+    sign = 1 if mode == "min" else -1
+    searcher = LLMPSOSearcher(seed=0, llm=None, telemetry=False, metric="loss", mode=mode, surrogate_gate=True,
+                              swarm_size=4, space={"x": tune.uniform(-5, 5), "y": tune.uniform(-5, 5)})
+    for i in range(12):
+        config = searcher.suggest(str(i))
+        searcher.on_trial_complete(str(i), {"loss": sign * (config["x"] ** 2 + config["y"] ** 2)})
+    from raytune_llm.proposals.swarm import kernel_predict
+
+    pso, space = searcher.pso, searcher.space
+    x_hist, y_hist = searcher._unit_history()
+
+    def predicted(x):
+        return float(kernel_predict(x_hist, y_hist, np.atleast_2d(x))[0])
+
+    targets = pso.injection_targets()
+    worst, second = (pso.particles[i] for i in targets[:2])
+    best = space.flat_from_unit(pso.best_x)
+    middle = {"x": best["x"] - 1.0, "y": best["y"]}  # predicted worse than the best, better than the worst particle
+    assert predicted(pso.best_x) < predicted(space.to_unit(middle)) < predicted(worst.best_x)
+    xs, kept, particles = searcher._choose_replacements([middle], 1)
+    assert kept == [middle] and particles == targets[:1]
+
+    # the worst particle's own best moved onto the best trial: the first (best) proposal does not beat
+    # it and is stopped; the second particle's own best is far out, so the second proposal is kept,
+    # for the second particle, not moved to the worst one
+    worst.best_x = pso.best_x.copy()
+    second.best_x = space.to_unit({"x": 5.0, "y": -5.0 if best["y"] > 0 else 5.0})
+    near = {"x": best["x"] - 0.5, "y": best["y"]}
+    assert predicted(worst.best_x) < predicted(space.to_unit(near)) < predicted(space.to_unit(middle))
+    assert predicted(space.to_unit(middle)) < predicted(second.best_x)
+    xs, kept, particles = searcher._choose_replacements([middle, near], 2)
+    assert kept == [middle] and particles == [targets[1]]
+    assert searcher.counters["llm_gated"] == 1
+    used = pso.inject(list(xs), origin="llm", particles=particles)
+    assert used == [targets[1]] and pso.injection_targets()[0] == targets[0]
+    with pytest.raises(ValueError, match="must be distinct members of injection_targets"):
+        pso.inject(list(xs), origin="llm", particles=[targets[1]])  # it holds a position now
+
+
+def test_a_restored_searcher_without_the_gate_counter_counts_from_zero():
+    """A state saved before ``llm_gated`` existed (and restored before Tune gives the space) still gates."""
+    from ray import tune
+
+    space = {"x": tune.uniform(-5, 5), "y": tune.uniform(-5, 5)}
+    first = LLMPSOSearcher(seed=0, llm=None, telemetry=False, metric="loss", mode="min", space=space)
+    for i in range(10):
+        config = first.suggest(str(i))
+        first.on_trial_complete(str(i), {"loss": config["x"] ** 2 + config["y"] ** 2})
+    state = first.get_state()
+    del state["counters"]["llm_gated"]
+    again = LLMPSOSearcher(seed=0, llm=None, telemetry=False, surrogate_gate=True)
+    again.set_state(state)
+    again.set_search_properties("loss", "min", space)
+    worst = max(again.history, key=lambda h: h["value"])["config"]
+    assert again._choose_replacements([dict(worst)], 1)[1] == []
+    assert again.counters["llm_gated"] == 1

@@ -34,7 +34,8 @@ class LLMPSOSearcher(LLMSearcherBase):
             history keeps the most promising.
         surrogate_gate: a kept proposal replaces a particle only where the kernel surrogate also
             predicts it better than that particle's own best, so that a proposal the history speaks
-            against costs no trial (counted in ``counters["llm_gated"]``).
+            against costs no trial (counted in ``counters["llm_gated"]``). Until 3 trials have a
+            value the surrogate cannot judge, and proposals pass ungated.
         ask: ``"configs"`` (default): the LLM writes whole configurations; ``"edits"``: the LLM
             picks one of the best trials, one numeric parameter and its new value (a short answer
             that a small model follows more reliably; see docs/llm-pso.md for what each measured).
@@ -193,45 +194,50 @@ class LLMPSOSearcher(LLMSearcherBase):
         if not screened.accepted:
             self.telemetry.event("llm_answer", accepted=0, rejected=[r for _, r in screened.rejected][:5])
             return
-        xs, configs = self._choose_replacements(screened.accepted, k)
-        used = self.pso.inject(list(xs), origin="llm")
+        xs, configs, particles = self._choose_replacements(screened.accepted, k)
+        used = self.pso.inject(list(xs), origin="llm", particles=particles)
         for particle, config in zip(used, configs):
             self._injected[particle] = config
         self.counters["llm_used"] += len(used)
         self.telemetry.event("llm_answer", accepted=len(screened.accepted), used=len(used),
                              rejected=[r for _, r in screened.rejected][:5])
 
-    def _choose_replacements(self, configs: list[dict[str, Any]], k: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    def _choose_replacements(self, configs: list[dict[str, Any]],
+                             k: int) -> tuple[np.ndarray, list[dict[str, Any]], list[int] | None]:
         """The at most ``k`` screened configurations to inject, most promising first, with their
-        unit-cube positions: ranked by the kernel surrogate of the history when there are more than
-        ``k``, then, with ``surrogate_gate``, gated by it."""
+        unit-cube positions and the particles they go to (``None``: the worst, in order).
+
+        Ranked by the kernel surrogate of the history when there are more than ``k``; with
+        ``surrogate_gate``, always ranked, then gated (:meth:`_gate`)."""
         assert self.space is not None
         xs = np.array([self.space.to_unit(c) for c in configs])
         x_hist, y_hist = self._unit_history()
-        if len(y_hist) < 3:
-            return xs[:k], configs[:k]
-        if len(xs) > k:
+        if len(y_hist) < 3:  # too little history to rank or gate on
+            return xs[:k], configs[:k], None
+        if len(xs) > k or self.surrogate_gate:
             order = np.argsort(kernel_predict(x_hist, y_hist, xs), kind="stable")
             xs, configs = xs[order], [configs[i] for i in order]
         xs, configs = xs[:k], configs[:k]
-        if self.surrogate_gate:
-            xs, configs = self._gate(xs, configs, x_hist, y_hist)
-        return xs, configs
+        if not self.surrogate_gate:
+            return xs, configs, None
+        return self._gate(xs, configs, x_hist, y_hist)
 
     def _gate(self, xs: np.ndarray, configs: list[dict[str, Any]], x_hist: np.ndarray,
-              y_hist: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        """Keep the proposals that the surrogate predicts better than the own best (predicted the
-        same way) of the particle each would replace: the j-th proposal against the j-th particle
-        that :meth:`AsyncPSO.inject` fills, the worst first."""
+              y_hist: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
+        """Pair the ranked proposals with the particles :meth:`AsyncPSO.injection_targets` names (the
+        best proposal with the worst particle) and keep the pairs where the surrogate predicts the
+        proposal better than the particle's own best (predicted the same way); each kept proposal
+        goes to the particle it was checked against."""
         assert self.pso is not None
-        targets = [self.pso.particles[i] for i in self.pso.injection_targets()[:len(xs)]]
+        targets = self.pso.injection_targets()[:len(xs)]
         if not targets:
-            return xs[:0], []
-        refs = np.array([p.best_x if p.best_x is not None else p.x for p in targets])
+            return xs[:0], [], []
+        particles = [self.pso.particles[i] for i in targets]
+        refs = np.array([p.best_x if p.best_x is not None else p.x for p in particles])
         better = kernel_predict(x_hist, y_hist, xs[:len(refs)]) < kernel_predict(x_hist, y_hist, refs)
         keep = [j for j in range(len(refs)) if better[j]]
-        self.counters["llm_gated"] += len(refs) - len(keep)
-        return xs[keep], [configs[j] for j in keep]
+        self.counters["llm_gated"] = self.counters.get("llm_gated", 0) + len(refs) - len(keep)
+        return xs[keep], [configs[j] for j in keep], [targets[j] for j in keep]
 
     def _unit_history(self) -> tuple[np.ndarray, np.ndarray]:
         """The scored history in the unit cube and its costs, encoded once per trial (cached)."""
@@ -261,5 +267,4 @@ class LLMPSOSearcher(LLMSearcherBase):
     def _load_core_state(self, state: dict[str, Any]) -> None:
         self.pso = AsyncPSO.from_state(state["pso"])
         self._injected = {int(k): self._decode(v) for k, v in state["injected"].items()}
-        self.counters.setdefault("llm_gated", 0)
         self._last_llm_at = int(state["last_llm_at"])
