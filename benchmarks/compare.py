@@ -10,7 +10,8 @@ test (ties left out).
 
 For each searcher against ``--base``, over every cell both ran (``--by`` splits them further):
 seeds better, worse and tied; the sign test's p; the cells where its median is better; the median
-over cells of its median over the base's. ``--cells`` adds the per-cell table.
+over cells of its median over the base's. ``--cells`` adds the per-cell table; ``--common`` keeps
+only the cells where every compared searcher ran, so that the rows cover the same cells.
 
 Reads the ``.json`` (or ``.json.gz``) files the harness writes; several files are merged, and a
 run found in two files with different results is an error rather than a silent choice.
@@ -124,9 +125,10 @@ class Comparison:
 
 
 def compare(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *, metric: str = "best",
-            by: str | None = None, searchers: Sequence[str] | None = None) -> list[Comparison]:
+            by: str | None = None, searchers: Sequence[str] | None = None, common: bool = False) -> list[Comparison]:
     """Pair every searcher's runs with ``base``'s by cell and seed; one :class:`Comparison` per
-    searcher (and per value of ``by``: ``function``, ``dim`` or ``concurrency``).
+    searcher (and per value of ``by``: ``function``, ``dim`` or ``concurrency``). With ``common``,
+    only the cells where every searcher (of ``searchers``, else of the runs) ran count.
 
     Raises:
         ValueError: ``base`` ran in none of the cells, or ``by`` is not one of :data:`GROUPS`.
@@ -144,7 +146,7 @@ def compare(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *
     found: dict[tuple[str, str], Comparison] = {}
     for cell in sorted(runs):
         by_searcher = runs[cell]
-        if base not in by_searcher:
+        if base not in by_searcher or (common and any(n not in by_searcher for n in searchers or names)):
             continue
         group = "all" if by is None else str(cell[GROUPS.index(by)])
         for name in searchers or sorted(by_searcher):
@@ -223,14 +225,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metric", choices=("best", "evals"), default="best",
                         help="best value at the budget (default) or evaluations to the target")
     parser.add_argument("--by", choices=GROUPS, help="one row per value of this field as well")
+    parser.add_argument("--common", action="store_true",
+                        help="only the cells where every compared searcher ran (so that the rows share their cells)")
     parser.add_argument("--cells", action="store_true", help="also print the per-cell table")
     args = parser.parse_args(argv)
     searchers = [s for s in args.searchers.split(",") if s] if args.searchers else None
     try:
         runs = load_runs(args.files)
-        rows = compare(runs, args.base, metric=args.metric, searchers=searchers)
+        rows = compare(runs, args.base, metric=args.metric, searchers=searchers, common=args.common)
         if args.by:
-            rows += compare(runs, args.base, metric=args.metric, by=args.by, searchers=searchers)
+            rows += compare(runs, args.base, metric=args.metric, by=args.by, searchers=searchers, common=args.common)
             rows.sort(key=lambda c: ((searchers or []).index(c.searcher) if searchers else 0, c.searcher,
                                      c.group != "all", _group_key(c.group)))
     except (OSError, ValueError, KeyError) as exc:

@@ -47,6 +47,11 @@ def test_runs_are_paired_by_cell_and_seed_across_files(tmp_path):
     by_dim = compare.compare(runs, "pso", by="dim")
     assert [(c.group, c.wins, c.losses, c.ties) for c in by_dim] == [("2", 2, 1, 1), ("5", 3, 0, 0)]
     assert by_dim[1].median_ratio == pytest.approx(4.0 / 5.0)
+    assert [c.cells for c in compare.compare(runs, "pso", common=True)] == [2]  # "a" ran in both cells
+    runs[("g", 2, 1)] = {"pso": {0: run("pso", 0, 1.0)}, "b": {0: run("b", 0, 0.5)}}
+    assert [(c.searcher, c.cells) for c in compare.compare(runs, "pso")] == [("a", 2), ("b", 1)]
+    assert compare.compare(runs, "pso", common=True) == []  # no cell where a, b and pso all ran
+    del runs[("g", 2, 1)]
     evals = compare.compare(runs, "pso", metric="evals")  # no run reached a target: all budget + 1, tied
     assert (evals[0].wins, evals[0].losses, evals[0].ties) == (0, 0, 7)
 
