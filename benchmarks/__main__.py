@@ -5,9 +5,11 @@ Parts (each delegates to its module, whose own options can follow and override t
 * ``functions``: sample efficiency on test functions, simulated clock (:mod:`benchmarks.harness`):
   Rastrigin, Ackley, Rosenbrock, Griewank in 2, 5 and 10 dimensions, concurrency 1 and 8, 10
   seeds, 100 trials; every peer (Optuna TPE, HyperOpt, Nevergrad PSO and CMA, random) and every
-  raytune-llm searcher with the embedded model (``llm-pso``, ``llm``) and without (``pso``,
-  ``sobol``), and ``pso-random-configs`` (``llm-pso``'s pipeline fed random configurations: the
-  control that tells the model's contribution from the pipeline's); trace plots.
+  raytune-llm searcher with the embedded model (``llm-pso-gated-reset``, LLMPSOSearcher's
+  defaults; ``llm``) and without (``pso``, ``sobol``), and ``pso-random-configs-gated-reset`` (the
+  same pipeline fed random configurations: the control that tells the model's contribution from
+  the pipeline's); trace plots. The committed results before 2026-11-26 ran ``llm-pso`` (the
+  searcher without its ``surrogate_gate`` and ``reset_injected_velocity``, then the defaults).
 * ``tasks``: the LSTM and CNN trainables through Ray Tune, same searchers plus MetaLLMiX (embedded
   model and meta-learner alone, from the seed meta-dataset without the task's data set and the
   data sets derived from the same data), 3 seeds, best value at 10, 20 and 40 trials and
@@ -52,7 +54,8 @@ from pathlib import Path
 
 # benchmarks.harness.BASELINES, not imported here: the harness pulls in Ray
 PEER_NAMES = "optuna,hyperopt,nevergrad-pso,nevergrad-cma,random"
-OWN_NAMES = "llm-pso,pso,llm,sobol"
+# llm-pso-gated-reset is LLMPSOSearcher's defaults (benchmarks.searchers pins every name's options)
+OWN_NAMES = "llm-pso-gated-reset,pso,llm,sobol"
 PARTS = ("functions", "tasks", "overhead", "utilisation", "llm-cost", "metallmix-loo", "llm-rank-probe")
 
 
@@ -62,7 +65,7 @@ def _functions(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
                 "--budget", "8", "--searchers", f"{PEER_NAMES},pso,sobol"]
     else:
         args = ["--functions", "rastrigin,ackley,rosenbrock,griewank", "--dims", "2,5,10", "--concurrency", "1,8",
-                "--seeds", "10", "--budget", "100", "--searchers", f"{PEER_NAMES},{OWN_NAMES},pso-random-configs"]
+                "--seeds", "10", "--budget", "100", "--searchers", f"{PEER_NAMES},{OWN_NAMES},pso-random-configs-gated-reset"]
     return [("benchmarks.harness", ["--import", "benchmarks.searchers", *args, "--plot", "--out", stem])]
 
 

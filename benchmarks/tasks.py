@@ -1,7 +1,7 @@
 """The LSTM and CNN tasks through Ray Tune: best validation metric at 10, 20, 40 trials, trials-to-target.
 
     python -m benchmarks.tasks --tasks lstm,cnn --seeds 3 --trials 40 --budgets 10,20,40 \\
-        --searchers optuna,hyperopt,nevergrad-pso,nevergrad-cma,random,llm-pso,pso,llm,sobol \\
+        --searchers optuna,hyperopt,nevergrad-pso,nevergrad-cma,random,llm-pso-gated-reset,pso,llm,sobol \\
         --out benchmarks/results/tasks-YYYY-MM-DD
 
 Each (task, searcher, seed) is one ``tune.Tuner`` run of ``--trials`` trials of the packaged
@@ -59,7 +59,8 @@ TASK_NAMES = ("lstm", "cnn")
 #: embedded model and with the meta-learner alone (``llm=None``), warm-started from the seed
 #: meta-dataset without the task's data set and its siblings; both hand over to plain PSO.
 META_SEARCHERS = {"metallmix": "embedded", "metallmix-meta": None}
-ALL_SEARCHERS = "optuna,hyperopt,nevergrad-pso,nevergrad-cma,random,llm-pso,pso,llm,sobol,metallmix,metallmix-meta"
+ALL_SEARCHERS = ("optuna,hyperopt,nevergrad-pso,nevergrad-cma,random,llm-pso-gated-reset,pso,llm,sobol,metallmix,"
+                 "metallmix-meta")
 
 
 class CompletionOrder(Callback):

@@ -78,6 +78,8 @@ class AsyncPSO:
         c1: cognitive coefficient (pull to the particle's best).
         c2: social coefficient (pull to the swarm's best).
         v_max: velocity clamp, as a fraction of the unit range.
+        reset_injected_velocity: a particle that takes an injected position (:meth:`inject`) starts
+            at rest there (default) instead of carrying its old velocity on from it.
 
     Example:
         >>> pso = AsyncPSO(2, swarm_size=4, seed=0)
@@ -89,7 +91,7 @@ class AsyncPSO:
 
     def __init__(self, dim: int, *, swarm_size: int = 8, seed: int | None = None, horizon: int = 200,
                  w_start: float = 0.9, w_end: float = 0.4, c1: float = 1.49445, c2: float = 1.49445,
-                 v_max: float = 0.2, reset_injected_velocity: bool = False) -> None:
+                 v_max: float = 0.2, reset_injected_velocity: bool = True) -> None:
         dim, swarm_size = check_int("dim", dim, minimum=1), check_int("swarm_size", swarm_size, minimum=2)
         horizon = check_int("horizon", horizon, minimum=1)
         seed = check_int("seed", seed, minimum=0, optional=True)
@@ -266,9 +268,9 @@ class AsyncPSO:
     def inject(self, positions: list[np.ndarray], origin: str, particles: list[int] | None = None) -> list[int]:
         """Make ``positions`` the next positions of the worst particles (or of ``particles``).
 
-        With ``reset_injected_velocity`` a particle that receives a position also loses its
-        velocity, so that its next moves start from the new position instead of carrying on the old
-        trajectory (see docs/llm-pso.md, "What replacing costs, and two options that lower the cost").
+        With ``reset_injected_velocity`` (the default) a particle that receives a position also loses
+        its velocity, so that its next moves start from the new position instead of carrying on the
+        old trajectory (see docs/llm-pso.md, "What replacing costs, and two options that lower the cost").
 
         Args:
             positions: unit-cube positions.

@@ -70,8 +70,8 @@ def test_plan_lists_every_part_with_dated_stems() -> None:
     assert lstm[lstm.index("--tasks") + 1] == "lstm" and "--max-epochs" in lstm and "--data-fraction" in lstm
     functions = commands[0][1]
     searchers = functions[functions.index("--searchers") + 1].split(",")
-    assert set(searchers) == {"optuna", "hyperopt", "nevergrad-pso", "nevergrad-cma", "random", "llm-pso", "pso",
-                              "llm", "sobol", "pso-random-configs"}
+    assert set(searchers) == {"optuna", "hyperopt", "nevergrad-pso", "nevergrad-cma", "random",
+                              "llm-pso-gated-reset", "pso", "llm", "sobol", "pso-random-configs-gated-reset"}
     assert functions[functions.index("--concurrency") + 1] == "1,8"
     assert "100,1000,5000" in commands[3][1]
     loo = commands[6][1]  # every training kept beside the results, reused by a rerun

@@ -332,6 +332,14 @@ def test_edit_prompt_keeps_every_numbered_trial_however_long():
     assert all(f"#{k} " in text for k in range(1, 6))
 
 
+def test_the_gate_and_the_velocity_reset_are_on_by_default():
+    s = LLMPSOSearcher(llm=None, space=dict(SPACE), metric="score", mode="min")
+    assert s.surrogate_gate is True and s.pso.reset_injected_velocity is True
+    off = LLMPSOSearcher(llm=None, space=dict(SPACE), metric="score", mode="min", surrogate_gate=False,
+                         pso_options={"reset_injected_velocity": False})
+    assert off.surrogate_gate is False and off.pso.reset_injected_velocity is False
+
+
 def test_surrogate_gate_injects_only_what_the_surrogate_prefers_to_the_particles_best():
     """``surrogate_gate``: a screened configuration replaces a particle only where the kernel surrogate
     predicts it better than that particle's own best."""

@@ -96,7 +96,7 @@ def test_llm_pso_through_tune_with_the_actor_backend(ray_local, tmp_path):
     from trainables import rastrigin, rastrigin_space
 
     searcher = LLMPSOSearcher(seed=0, llm="ray:embedded", llm_options={"n_threads": 1}, swarm_size=4, warmup=2,
-                              llm_every=2, wait_for_llm=True)
+                              llm_every=2, wait_for_llm=True, surrogate_gate=False)  # the plumbing, not the gate
     analysis = tune.run(rastrigin, config=rastrigin_space(2), metric="value", mode="min", num_samples=6,
                         search_alg=searcher, storage_path=str(tmp_path), name="actor", verbose=0,
                         max_concurrent_trials=1)

@@ -105,6 +105,13 @@ def test_reset_injected_velocity_stops_only_the_injected_particles(reset):
     assert clone.reset_injected_velocity is reset
 
 
+def test_injected_particles_start_at_rest_by_default_but_not_in_a_state_saved_before_the_option():
+    assert AsyncPSO(2, seed=0).reset_injected_velocity is True
+    state = AsyncPSO(2, seed=0).get_state()
+    del state["params"]["reset_injected_velocity"]  # written before the option existed: the old behaviour
+    assert AsyncPSO.from_state(state).reset_injected_velocity is False
+
+
 def test_state_round_trip_is_json_and_exact():
     pso = AsyncPSO(3, swarm_size=5, seed=7)
     run(pso, 17)

@@ -32,8 +32,8 @@ class LLMPSOSearcher(LLMSearcherBase):
         replace_fraction: fraction of particles the LLM's proposals replace (default 0.25).
         candidates_per_slot: configurations asked per replaced particle; a kernel surrogate of the
             history keeps the most promising.
-        surrogate_gate: a kept proposal replaces a particle only where the kernel surrogate also
-            predicts it better than that particle's own best, so that a proposal the history speaks
+        surrogate_gate: (default ``True``) a kept proposal replaces a particle only where the kernel
+            surrogate also predicts it better than that particle's own best, so that a proposal the history speaks
             against costs no trial (counted in ``counters["llm_gated"]``). Until 3 trials have a
             value the surrogate cannot judge, and proposals pass ungated.
         ask: ``"configs"`` (default): the LLM writes whole configurations; ``"edits"``: the LLM
@@ -63,7 +63,7 @@ class LLMPSOSearcher(LLMSearcherBase):
         llm_every: int | None = None,
         replace_fraction: float = 0.25,
         candidates_per_slot: int = 2,
-        surrogate_gate: bool = False,
+        surrogate_gate: bool = True,
         ask: str = "configs",
         pso_options: dict[str, Any] | None = None,
         **kwargs: Any,
