@@ -8,8 +8,9 @@ Parts (each delegates to its module, whose own options can follow and override t
   raytune-llm searcher with the embedded model (``llm-pso-gated-reset``, LLMPSOSearcher's
   defaults; ``llm``) and without (``pso``, ``sobol``), and ``pso-random-configs-gated-reset`` (the
   same pipeline fed random configurations: the control that tells the model's contribution from
-  the pipeline's); trace plots. The committed results before 2026-11-26 ran ``llm-pso`` (the
-  searcher without its ``surrogate_gate`` and ``reset_injected_velocity``, then the defaults).
+  the pipeline's); trace plots. The committed results up to and including 2026-11-26, but for
+  ``llm-pso-gated-reset-*``, ran ``llm-pso`` (the searcher without its ``surrogate_gate`` and
+  ``reset_injected_velocity``, the defaults until then).
 * ``tasks``: the LSTM and CNN trainables through Ray Tune, same searchers plus MetaLLMiX (embedded
   model and meta-learner alone, from the seed meta-dataset without the task's data set and the
   data sets derived from the same data), 3 seeds, best value at 10, 20 and 40 trials and

@@ -193,14 +193,16 @@ def comparison_table(rows: Sequence[Comparison], base: str, by: str | None) -> s
 
 
 def cell_table(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *, metric: str = "best",
-               searchers: Sequence[str] | None = None) -> str:
+               searchers: Sequence[str] | None = None, common: bool = False) -> str:
     """Per cell: each searcher's median over all its seeds and, in brackets, the seeds (of those the
-    base also ran) on which it is better than ``base``."""
+    base also ran) on which it is better than ``base``; with ``common``, only the cells where all ran."""
     names = list(searchers) if searchers else sorted({n for s in runs.values() for n in s})
     names = [base, *[n for n in names if n != base]]
     lines = ["| function | dim | conc | " + " | ".join(names) + " |", "|---|---:|---:|" + "---:|" * len(names)]
     for cell in sorted(runs):
         s = runs[cell]
+        if common and any(n not in s for n in names):
+            continue
         row = []
         for n in names:
             if n not in s:
@@ -242,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(comparison_table(rows, args.base, args.by))
     if args.cells:
         print()
-        print(cell_table(runs, args.base, metric=args.metric, searchers=searchers))
+        print(cell_table(runs, args.base, metric=args.metric, searchers=searchers, common=args.common))
     return 0
 
 

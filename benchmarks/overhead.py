@@ -9,9 +9,11 @@ per trial, and the p99 of ``suggest()``. Rows:
 * ``pso``: LLMPSOSearcher(llm=None);
 * ``llm-pso (LLM takes 10 s)``: LLMPSOSearcher with a scripted LLM that answers after 10 s
   (``wait_for_llm=False``, the default): what matters is that suggest() never waits for it;
-* ``llm-pso (instant LLM, every answer applied)``: a scripted LLM answering at once and
-  ``wait_for_llm=True``, so every answer is applied: the cost of prompt building, the worker
-  round trip, screening and surrogate ranking is included;
+* ``llm-pso (instant LLM, every answer screened and gated)``: a scripted LLM answering at once
+  and ``wait_for_llm=True``, so every answer is processed: the cost of prompt building, the
+  worker round trip, screening, surrogate ranking and the surrogate gate (LLMPSOSearcher's
+  defaults) is included (the committed results before 2026-11-26 ran without the gate, then
+  labelled "every answer applied");
 * ``sobol``: LLMSearcher(llm=None);
 * ``llm (instant LLM, every answer applied)``: LLMSearcher as ``benchmarks.searchers`` runs it
   (a request per 4 trials, waited for) with the instant scripted LLM: the history prompt's cost;
@@ -48,7 +50,7 @@ CONCURRENCY = 8
 ROWS = {
     "pso": "pso",
     "llm-pso-slow": "llm-pso (LLM takes 10 s)",
-    "llm-pso-instant": "llm-pso (instant LLM, every answer applied)",
+    "llm-pso-instant": "llm-pso (instant LLM, every answer screened and gated)",
     "sobol": "sobol",
     "llm-instant": "llm (instant LLM, every answer applied)",
     **{peer: peer for peer in BASELINES},

@@ -2,7 +2,8 @@
 
 * ``llm-pso``: LLMPSOSearcher with the embedded model, ``wait_for_llm=True`` so that runs count
   evaluations the way the paper does (the LLM answer is used before the next suggestion).
-* ``llm-pso-async``: the same without waiting (the production default: no time lost on the LLM).
+* ``llm-pso-async``: the same without waiting (as in production, where ``wait_for_llm=False``: no
+  time lost on the LLM).
 * ``pso``: LLMPSOSearcher(llm=None), plain asynchronous PSO, the baseline of every LLM gain.
 * ``llm-pso-edits``: ``llm-pso`` with ``ask="edits"`` (the LLM edits one parameter of a best trial).
 * ``pso-random-edits``: the control of ``llm-pso-edits``: the same pipeline (edits, screening,
@@ -186,7 +187,8 @@ register_searcher("llm-pso-async", lambda seed: llm_pso(seed, wait=False), overw
 register_searcher("llm-pso-edits", lambda seed: llm_pso(seed, ask="edits"), overwrite=True)
 register_searcher("pso-random-edits", random_edits_pso, overwrite=True)
 register_searcher("pso-random-configs", random_configs_pso, overwrite=True)
-# the probes and controls of two options: surrogate_gate=True and pso_options={"reset_injected_velocity": True}
+# the two options, surrogate_gate=True and pso_options={"reset_injected_velocity": True}, alone and together
+# (llm-pso-gated-reset: LLMPSOSearcher's defaults since 2026-11-26), with their controls
 _GATE = {"surrogate_gate": True}
 _RESET = {"pso_options": {"reset_injected_velocity": True}}
 _VARIANTS = {"gated": _GATE, "reset": _RESET, "gated-reset": {**_GATE, **_RESET}}

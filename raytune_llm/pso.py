@@ -11,8 +11,9 @@ External knowledge enters two ways:
   elsewhere (a user's point, a warm start) updates the global best and, when it beats the worst
   particle's personal best, takes that particle's place (position and personal best).
 * :meth:`AsyncPSO.inject`: positions proposed before evaluation (an LLM's suggestions) become the
-  *next* positions of the worst particles (Hameed et al. 2025 replace under-performing
-  particles); their velocities are kept.
+  *next* positions of the worst particles, or of the particles given (Hameed et al. 2025 replace
+  under-performing particles); a particle that takes one starts at rest there unless
+  ``reset_injected_velocity=False`` (then it keeps its velocity).
 
 Update rule (Kennedy & Eberhart with inertia): ``v <- w v + c1 r1 (p - x) + c2 r2 (g - x)``,
 each component clamped to ``[-v_max, v_max]``; ``x <- x + v`` with *reflective* bounds (a

@@ -90,6 +90,10 @@ def test_cli_prints_the_tables(tmp_path, capsys):
     assert "| a | 1 | 3 | 0 | 0 |" in out
     assert "| b | all | 0 | 3 | 0 |" in out
     assert "| f | 2 | 1 | 2 | 1 (3) | inf (0) |" in out
+    other = write(tmp_path / "g.json", [run("pso", 0, 2.0, function="g"), run("a", 0, 1.0, function="g")])
+    assert compare.main([str(path), str(other), "--cells", "--common"]) == 0
+    out = capsys.readouterr().out
+    assert "| f | 2 | 1 |" in out and "| g | 2 | 1 |" not in out  # b did not run on g
     with pytest.raises(SystemExit):
         compare.main([str(tmp_path / "missing.json")])
     assert "missing.json" in capsys.readouterr().err

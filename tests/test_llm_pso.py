@@ -445,3 +445,20 @@ def test_a_restored_searcher_without_the_gate_counter_counts_from_zero():
     worst = max(again.history, key=lambda h: h["value"])["config"]
     assert again._choose_replacements([dict(worst)], 1)[1] == []
     assert again.counters["llm_gated"] == 1
+
+
+def test_the_event_log_counts_what_the_gate_stopped(tmp_path):
+    import json
+
+    corner = {"configs": [{"x": 0.95, "n": 1, "act": "a", "lr": 0.1}, {"x": 0.9, "n": 1, "act": "a", "lr": 0.1}]}
+    s = LLMPSOSearcher(seed=0, llm=ScriptedBackend([corner]), swarm_size=8, warmup=8, llm_every=8, wait_for_llm=True,
+                       log_dir=str(tmp_path))
+    s.set_search_properties("score", "min", dict(SPACE))
+    s.add_evaluated_point({"x": 1.0, "n": 1, "act": "a", "lr": 0.1}, 500.0)
+    for i in range(32):
+        config = s.suggest(f"t{i}")
+        s.on_trial_complete(f"t{i}", {"score": objective(config) + 100.0 * (config["n"] == 1)})
+    s.close()
+    answers = [e for e in map(json.loads, (tmp_path / "raytune_llm" / "events.jsonl").read_text().splitlines())
+               if e.get("event") == "llm_answer"]
+    assert answers and sum(e["gated"] for e in answers) == s.counters["llm_gated"] >= 1

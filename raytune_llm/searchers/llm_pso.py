@@ -4,8 +4,9 @@ Ray Tune adapter over :class:`raytune_llm.pso.AsyncPSO` (Hameed et al. 2025, "LL
 made asynchronous): phase 1 is plain PSO; from then on, every ``llm_every`` completed trials the
 swarm is shown to an LLM in the background, its proposals are screened (validated against the
 space, de-duplicated, ranked by a kernel surrogate of the history) and the best become the next
-positions of the worst ``replace_fraction`` particles. ``suggest()`` never waits for the LLM
-unless ``wait_for_llm=True``.
+positions of the worst ``replace_fraction`` particles, each only where the surrogate predicts it
+better than that particle's own best (``surrogate_gate``); a replaced particle starts at rest
+(``reset_injected_velocity``). ``suggest()`` never waits for the LLM unless ``wait_for_llm=True``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class LLMPSOSearcher(LLMSearcherBase):
         >>> config = searcher.suggest("t1")
         >>> searcher.on_trial_complete("t1", {"loss": config["x"] ** 2})
     """
+
+    surrogate_gate = True  # also what a searcher pickled before the option gets
 
     def __init__(
         self,
@@ -194,12 +197,14 @@ class LLMPSOSearcher(LLMSearcherBase):
         if not screened.accepted:
             self.telemetry.event("llm_answer", accepted=0, rejected=[r for _, r in screened.rejected][:5])
             return
+        gated_before = self.counters.get("llm_gated", 0)
         xs, configs, particles = self._choose_replacements(screened.accepted, k)
         used = self.pso.inject(list(xs), origin="llm", particles=particles)
         for particle, config in zip(used, configs):
             self._injected[particle] = config
         self.counters["llm_used"] += len(used)
         self.telemetry.event("llm_answer", accepted=len(screened.accepted), used=len(used),
+                             gated=self.counters.get("llm_gated", 0) - gated_before,
                              rejected=[r for _, r in screened.rejected][:5])
 
     def _choose_replacements(self, configs: list[dict[str, Any]],
