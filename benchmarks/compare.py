@@ -31,7 +31,7 @@ import statistics
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ class Comparison:
     ties: int = 0
     cells: int = 0
     cells_better: int = 0
-    ratios: list[float] | None = None
+    ratios: list[float] = field(default_factory=list)
 
     @property
     def p(self) -> float:
@@ -155,7 +155,7 @@ def compare(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *
             seeds = sorted(set(by_searcher[name]) & set(by_searcher[base]))
             if not seeds:
                 continue
-            c = found.setdefault((name, group), Comparison(name, group, ratios=[]))
+            c = found.setdefault((name, group), Comparison(name, group))
             mine = [_value(by_searcher[name][s], metric) for s in seeds]
             theirs = [_value(by_searcher[base][s], metric) for s in seeds]
             c.wins += sum(a < b for a, b in zip(mine, theirs))
@@ -165,7 +165,6 @@ def compare(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *
             c.cells += 1
             c.cells_better += m < mb
             if mb > 0 and math.isfinite(m) and math.isfinite(mb):
-                assert c.ratios is not None
                 c.ratios.append(m / mb)
     order = {n: i for i, n in enumerate(searchers or [])}
     return sorted(found.values(), key=lambda c: (order.get(c.searcher, len(order)), c.searcher,

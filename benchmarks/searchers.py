@@ -31,13 +31,14 @@
 * ``llm-pso-gated-reset``, ``pso-random-configs-gated-reset``, ``pso-near-best-gated-reset``: the gate
   and the reset together.
 
-Every LLM-PSO name sets ``surrogate_gate`` and ``reset_injected_velocity`` explicitly (:data:`PINNED`,
-on only where the name says ``gated`` or ``reset``), so that a name means one configuration in every
-result file, whatever LLMPSOSearcher's defaults are when it runs.
 * ``llm``: LLMSearcher with the embedded model, ``batch_size=4``, ``queue_target=0``, waited for. Measured
   (benchmarks/results/llm-cost-*): about one request per trial, most asking for 1 configuration,
   since each proposal taken from the queue triggers a request for the slot it frees.
 * ``sobol``: LLMSearcher(llm=None), its space-filling fallback alone.
+
+Every LLM-PSO name sets ``surrogate_gate`` and ``reset_injected_velocity`` explicitly (:data:`PINNED`,
+on only where the name says ``gated`` or ``reset``), so that a name means one configuration in every
+result file, whatever LLMPSOSearcher's defaults are when it runs.
 """
 
 from __future__ import annotations
@@ -104,15 +105,15 @@ def random_edits_pso(seed: int) -> LLMPSOSearcher:
     return _random_answers_pso(seed, 17, _random_edits, ask="edits")
 
 
-def random_configs_pso(seed: int) -> LLMPSOSearcher:
+def random_configs_pso(seed: int, **options: Any) -> LLMPSOSearcher:
     """``pso-random-configs``: ``llm-pso`` with uniformly random configurations instead of the LLM's."""
-    return _random_answers_pso(seed, 19, _random_configs)
+    return _random_answers_pso(seed, 19, _random_configs, **options)
 
 
-def near_best_pso(seed: int) -> LLMPSOSearcher:
+def near_best_pso(seed: int, **options: Any) -> LLMPSOSearcher:
     """``pso-near-best``: ``llm-pso`` fed configurations next to the best so far (Gaussian, sd 0.02 of
     each range): what replacing the worst particles costs even when the replacements are good."""
-    return _random_answers_pso(seed, 23, _configs_near_best)
+    return _random_answers_pso(seed, 23, _configs_near_best, **options)
 
 
 class PercentLLMPSOSearcher(LLMPSOSearcher):
@@ -194,10 +195,9 @@ _RESET = {"pso_options": {"reset_injected_velocity": True}}
 _VARIANTS = {"gated": _GATE, "reset": _RESET, "gated-reset": {**_GATE, **_RESET}}
 for _suffix, _options in _VARIANTS.items():
     register_searcher(f"llm-pso-{_suffix}", lambda seed, o=_options: llm_pso(seed, **o), overwrite=True)
-    register_searcher(f"pso-random-configs-{_suffix}",
-                      lambda seed, o=_options: _random_answers_pso(seed, 19, _random_configs, **o), overwrite=True)
-    register_searcher(f"pso-near-best-{_suffix}",
-                      lambda seed, o=_options: _random_answers_pso(seed, 23, _configs_near_best, **o), overwrite=True)
+    register_searcher(f"pso-random-configs-{_suffix}", lambda seed, o=_options: random_configs_pso(seed, **o),
+                      overwrite=True)
+    register_searcher(f"pso-near-best-{_suffix}", lambda seed, o=_options: near_best_pso(seed, **o), overwrite=True)
 register_searcher("pso-near-best", near_best_pso, overwrite=True)
 register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)
 
