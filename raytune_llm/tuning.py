@@ -139,6 +139,25 @@ def check_resources(gpus_per_trial: float, cpus_per_trial: float, concurrency: i
         raise ValueError(f"--trials must be >= 1, got {trials}")
 
 
+def fresh_experiment_name(root: str, name: str) -> str:
+    """``name`` if ``root/name`` is free (missing or empty), else the first free ``name-2``, ``name-3``, ...
+
+    A new experiment never writes into the folder of an earlier one, where its trials would mix with
+    the old ones in TensorBoard and in ``ExperimentAnalysis``; ``--resume`` continues ``name`` itself."""
+    def taken(candidate: str) -> bool:
+        folder = os.path.join(root, candidate)
+        return os.path.exists(folder) and (not os.path.isdir(folder) or bool(os.listdir(folder)))
+
+    if not taken(name):
+        return name
+    n = 2
+    while taken(f"{name}-{n}"):
+        n += 1
+    logger.warning("experiment folder %s already holds an experiment (pass --resume to continue it); this one "
+                   "writes to %s", os.path.join(root, name), os.path.join(root, f"{name}-{n}"))
+    return f"{name}-{n}"
+
+
 def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: int, llm: str | None,
         storage: str, name: str, gpus_per_trial: float = 0.0, cpus_per_trial: float = 1.0,
         resume: bool = False, meta: str | None = None) -> RunSummary:
@@ -152,9 +171,13 @@ def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: 
     remote = "://" in storage  # s3://, gs://, ...: Tune writes there directly
     root = storage.rstrip("/") if remote else os.path.abspath(os.path.expanduser(storage))
     path = f"{root}/{name}" if remote else os.path.join(root, name)
-    if resume and not tune.Tuner.can_restore(path):
+    restoring = resume and tune.Tuner.can_restore(path)
+    if resume and not restoring:
         logger.warning("nothing to resume at %s (no experiment of that name there); starting a new one", path)
-    if resume and tune.Tuner.can_restore(path):
+    if not restoring and not remote:
+        name = fresh_experiment_name(root, name)
+        path = os.path.join(root, name)
+    if restoring:
         tuner = tune.Tuner.restore(path, trainable=trainable, param_space=task.space, resume_unfinished=True,
                                    restart_errored=True)
     else:

@@ -99,6 +99,22 @@ def test_tune_resume_finishes_an_experiment_without_rerunning(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "again").glob("rastrigin_*")) == trial_dirs  # nothing re-run
     assert "| pso | 4 |" in second.stdout and "nothing to resume" not in second.stderr
+    third = subprocess.run(argv, capture_output=True, text=True, timeout=600)  # a new run of the same name
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "already holds an experiment" in third.stderr and str(tmp_path / "again-2") in third.stdout
+    assert sorted(p.name for p in (tmp_path / "again").glob("rastrigin_*")) == trial_dirs  # the old one untouched
+    assert len(list((tmp_path / "again-2").glob("rastrigin_*"))) == 4
+
+
+def test_fresh_experiment_name_skips_folders_that_hold_something(tmp_path):
+    from raytune_llm.tuning import fresh_experiment_name
+
+    assert fresh_experiment_name(str(tmp_path), "exp") == "exp"
+    (tmp_path / "exp").mkdir()
+    assert fresh_experiment_name(str(tmp_path), "exp") == "exp"  # an empty folder is free
+    (tmp_path / "exp" / "trial").mkdir()
+    (tmp_path / "exp-2").write_text("a file, not a folder")
+    assert fresh_experiment_name(str(tmp_path), "exp") == "exp-3"
 
 
 # ---------------------------------------------------------------------------------------- MetaLLMiX
