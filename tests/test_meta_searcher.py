@@ -410,8 +410,9 @@ from conformance.suite import SPACE
 from support.metastores import features
 from raytune_llm import LLMPSOSearcher, MetaLLMiXSearcher
 from test_meta_searcher import slow_quad
+from support.interrupt import INTERRUPTED_TRIAL_S, TRIAL_S_ENV
 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-         runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}}}}})
+         runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}, TRIAL_S_ENV: INTERRUPTED_TRIAL_S}}}})
 searcher = MetaLLMiXSearcher(meta={meta!r}, features=features(5, 1000), task="image-classification", llm=None, seed=0,
                              n_warm=3, inner=LLMPSOSearcher(llm=None, seed=0, swarm_size=4))
 tune.Tuner(slow_quad, param_space=dict(SPACE),
@@ -422,7 +423,9 @@ tune.Tuner(slow_quad, param_space=dict(SPACE),
 
 
 def slow_quad(config):
-    time.sleep(0.7)
+    from support.interrupt import pause_trial
+
+    pause_trial()
     tune.report({"score": objective(config)})
 
 

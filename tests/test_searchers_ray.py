@@ -96,8 +96,9 @@ import ray
 from ray import tune
 from raytune_llm import LLMPSOSearcher
 from test_searchers_ray import SPACE, slow_quadratic
+from support.interrupt import INTERRUPTED_TRIAL_S, TRIAL_S_ENV
 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-         runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}}}}})
+         runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}, TRIAL_S_ENV: INTERRUPTED_TRIAL_S}}}})
 tuner = tune.Tuner(slow_quadratic, param_space=SPACE,
     tune_config=tune.TuneConfig(metric="loss", mode="min", search_alg=LLMPSOSearcher(seed=2, llm=None, swarm_size=4),
                                 num_samples=14, max_concurrent_trials=2),
@@ -107,9 +108,9 @@ tuner.fit()
 
 
 def slow_quadratic(config):
-    import time
+    from support.interrupt import pause_trial
 
-    time.sleep(0.7)
+    pause_trial()
     quadratic(config)
 
 

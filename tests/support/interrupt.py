@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+#: The driver scripts set this in their workers' environment, so that their trials take long enough
+#: (2.5 s) that the run cannot finish between the count reaching ``after`` and the interrupt landing,
+#: even on a loaded machine; the restored run, in the test's own Ray, keeps the short default.
+TRIAL_S_ENV = "RAYTUNE_LLM_TEST_TRIAL_S"
+INTERRUPTED_TRIAL_S = "2.5"
+
+
+def pause_trial(default_s: float = 0.7) -> None:
+    """What the trainables of the interrupted runs do instead of work."""
+    time.sleep(float(os.environ.get(TRIAL_S_ENV, default_s)))
 
 
 def trials_with_results(experiment: Path) -> int:
