@@ -107,6 +107,14 @@ def _tune(args: argparse.Namespace) -> int:
     else:
         ray.init(log_to_driver=False, include_dashboard=False)
     name = args.name or f"{args.task}"
+    if not args.resume and "://" not in args.storage:  # never write into an earlier experiment's folders
+        root = os.path.abspath(os.path.expanduser(args.storage))
+        fresh = tuning.fresh_experiment_name(root, name, [""] if len(searchers) == 1 else [f"-{s}" for s in searchers])
+        if fresh != name:
+            print(f"An experiment named {name!r} already exists in {root}; this one is named {fresh!r} (continue it "
+                  f"later with --name {fresh} --resume; --resume --name {name} continues the earlier one).",
+                  file=sys.stderr, flush=True)
+            name = fresh
     summaries = []
     for searcher in searchers:
         run_name = name if len(searchers) == 1 else f"{name}-{searcher}"

@@ -139,22 +139,26 @@ def check_resources(gpus_per_trial: float, cpus_per_trial: float, concurrency: i
         raise ValueError(f"--trials must be >= 1, got {trials}")
 
 
-def fresh_experiment_name(root: str, name: str) -> str:
-    """``name`` if ``root/name`` is free (missing or empty), else the first free ``name-2``, ``name-3``, ...
+def fresh_experiment_name(root: str, name: str, suffixes: Sequence[str] = ("",)) -> str:
+    """``name`` if every folder ``root/name+suffix`` is free (missing or empty), else the first
+    ``name-2``, ``name-3``, ... for which they all are.
 
-    A new experiment never writes into the folder of an earlier one, where its trials would mix with
-    the old ones in TensorBoard and in ``ExperimentAnalysis``; ``--resume`` continues ``name`` itself."""
+    ``raytune-llm tune`` runs each new experiment under such a name, so that it never writes into
+    the folder of an earlier one, where its trials would mix with the old ones in TensorBoard and in
+    ``ExperimentAnalysis`` (``--compare a,b`` writes ``NAME-a`` and ``NAME-b``: pass ``suffixes``).
+    """
     def taken(candidate: str) -> bool:
-        folder = os.path.join(root, candidate)
-        return os.path.exists(folder) and (not os.path.isdir(folder) or bool(os.listdir(folder)))
+        for suffix in suffixes:
+            folder = os.path.join(root, candidate + suffix)
+            if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
+                return True
+        return False
 
     if not taken(name):
         return name
     n = 2
     while taken(f"{name}-{n}"):
         n += 1
-    logger.warning("experiment folder %s already holds an experiment (pass --resume to continue it); this one "
-                   "writes to %s", os.path.join(root, name), os.path.join(root, f"{name}-{n}"))
     return f"{name}-{n}"
 
 
@@ -174,9 +178,6 @@ def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: 
     restoring = resume and tune.Tuner.can_restore(path)
     if resume and not restoring:
         logger.warning("nothing to resume at %s (no experiment of that name there); starting a new one", path)
-    if not restoring and not remote:
-        name = fresh_experiment_name(root, name)
-        path = os.path.join(root, name)
     if restoring:
         tuner = tune.Tuner.restore(path, trainable=trainable, param_space=task.space, resume_unfinished=True,
                                    restart_errored=True)

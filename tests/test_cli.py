@@ -101,7 +101,8 @@ def test_tune_resume_finishes_an_experiment_without_rerunning(tmp_path):
     assert "| pso | 4 |" in second.stdout and "nothing to resume" not in second.stderr
     third = subprocess.run(argv, capture_output=True, text=True, timeout=600)  # a new run of the same name
     assert third.returncode == 0, third.stderr[-3000:]
-    assert "already holds an experiment" in third.stderr and str(tmp_path / "again-2") in third.stdout
+    assert "continue it later with --name again-2 --resume" in third.stderr
+    assert str(tmp_path / "again-2") in third.stdout
     assert sorted(p.name for p in (tmp_path / "again").glob("rastrigin_*")) == trial_dirs  # the old one untouched
     assert len(list((tmp_path / "again-2").glob("rastrigin_*"))) == 4
 
@@ -115,6 +116,10 @@ def test_fresh_experiment_name_skips_folders_that_hold_something(tmp_path):
     (tmp_path / "exp" / "trial").mkdir()
     (tmp_path / "exp-2").write_text("a file, not a folder")
     assert fresh_experiment_name(str(tmp_path), "exp") == "exp-3"
+    (tmp_path / "cmp-pso").mkdir()  # --compare llm-pso,pso: one taken folder renames both
+    (tmp_path / "cmp-pso" / "trial").mkdir()
+    assert fresh_experiment_name(str(tmp_path), "cmp", ["-llm-pso", "-pso"]) == "cmp-2"
+    assert fresh_experiment_name(str(tmp_path), "cmp", ["-llm-pso"]) == "cmp"
 
 
 # ---------------------------------------------------------------------------------------- MetaLLMiX
