@@ -107,17 +107,18 @@ def _tune(args: argparse.Namespace) -> int:
     else:
         ray.init(log_to_driver=False, include_dashboard=False)
     name = args.name or f"{args.task}"
-    if not args.resume and "://" not in args.storage:  # never write into an earlier experiment's folders
-        root = os.path.abspath(os.path.expanduser(args.storage))
-        fresh = tuning.fresh_experiment_name(root, name, [""] if len(searchers) == 1 else [f"-{s}" for s in searchers])
+    suffixes = [""] if len(searchers) == 1 else [f"-{s}" for s in searchers]  # one experiment folder each
+    local = None if "://" in args.storage else os.path.abspath(os.path.expanduser(args.storage))
+    if not args.resume and local:  # never write into an earlier experiment's folders
+        fresh = tuning.fresh_experiment_name(local, name, suffixes)
         if fresh != name:
-            print(f"An experiment named {name!r} already exists in {root}; this one is named {fresh!r} (continue it "
-                  f"later with --name {fresh} --resume; --resume --name {name} continues the earlier one).",
+            print(f"An experiment named {name!r} already exists in {local}; this one is named {fresh!r} (continue "
+                  f"it later with --name {fresh} --resume; --resume --name {name} continues the earlier one).",
                   file=sys.stderr, flush=True)
             name = fresh
     summaries = []
-    for searcher in searchers:
-        run_name = name if len(searchers) == 1 else f"{name}-{searcher}"
+    for searcher, suffix in zip(searchers, suffixes):
+        run_name = name + suffix
         print(f"\n=== {searcher} on {args.task}: {args.trials} trials, {args.concurrency} at a time ===", flush=True)
         summaries.append(tuning.run(task, searcher, trials=args.trials, concurrency=args.concurrency, seed=args.seed,
                                     llm=args.llm, storage=args.storage, name=run_name,
@@ -131,8 +132,7 @@ def _tune(args: argparse.Namespace) -> int:
         if s.llm_usage:
             print(f"  LLM usage: {json.dumps(s.llm_usage, default=str)}")
         print(f"  results: {s.path}")
-    local = "." if "://" in args.storage else os.path.abspath(os.path.expanduser(args.storage))
-    png = tuning.plot(summaries, task, args.plot or os.path.join(local, f"{name}-convergence.png"))
+    png = tuning.plot(summaries, task, args.plot or os.path.join(local or ".", f"{name}-convergence.png"))
     if png:
         print(f"\nConvergence plot: {png}")
     logdirs = ",".join(f"{s.searcher}:{s.path}" for s in summaries)
