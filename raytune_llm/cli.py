@@ -108,7 +108,7 @@ def _tune(args: argparse.Namespace) -> int:
         ray.init(log_to_driver=False, include_dashboard=False)
     name = args.name or f"{args.task}"
     suffixes = [""] if len(searchers) == 1 else [f"-{s}" for s in searchers]  # one experiment folder each
-    local = None if "://" in args.storage else os.path.abspath(os.path.expanduser(args.storage))
+    local = tuning.local_storage(args.storage)
     if not args.resume and local:  # never write into an earlier experiment's folders
         fresh = tuning.fresh_experiment_name(local, name, suffixes)
         if fresh != name:

@@ -139,6 +139,12 @@ def check_resources(gpus_per_trial: float, cpus_per_trial: float, concurrency: i
         raise ValueError(f"--trials must be >= 1, got {trials}")
 
 
+def local_storage(storage: str) -> str | None:
+    """The absolute local folder ``storage`` names, or ``None`` where it is a URI (``s3://``,
+    ``gs://``, ...) that Tune writes to directly."""
+    return None if "://" in storage else os.path.abspath(os.path.expanduser(storage))
+
+
 def fresh_experiment_name(root: str, name: str, suffixes: Sequence[str] = ("",)) -> str:
     """``name`` if every folder ``root/name+suffix`` is free (missing or empty), else the first
     ``name-2``, ``name-3``, ... for which they all are.
@@ -172,9 +178,9 @@ def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: 
     searcher = make_searcher(searcher_name, seed=seed, llm=llm, metric=task.metric, mode=task.mode,
                              concurrency=concurrency, task=task, meta=meta)
     trainable = tune.with_resources(task.trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
-    remote = "://" in storage  # s3://, gs://, ...: Tune writes there directly
-    root = storage.rstrip("/") if remote else os.path.abspath(os.path.expanduser(storage))
-    path = f"{root}/{name}" if remote else os.path.join(root, name)
+    local = local_storage(storage)
+    root = storage.rstrip("/") if local is None else local
+    path = f"{root}/{name}" if local is None else os.path.join(root, name)
     restoring = resume and tune.Tuner.can_restore(path)
     if resume and not restoring:
         logger.warning("nothing to resume at %s (no experiment of that name there); starting a new one", path)

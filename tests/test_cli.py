@@ -122,6 +122,16 @@ def test_fresh_experiment_name_skips_folders_that_hold_something(tmp_path):
     assert fresh_experiment_name(str(tmp_path), "cmp", ["-llm-pso"]) == "cmp"
 
 
+def test_local_storage_tells_folders_from_uris(tmp_path, monkeypatch):
+    from raytune_llm.tuning import local_storage
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert local_storage("runs") == str(tmp_path / "runs")
+    assert local_storage("~/ray_results") == str(tmp_path / "home" / "ray_results")
+    assert local_storage("s3://bucket/runs") is None and local_storage("gs://b") is None
+
+
 # ---------------------------------------------------------------------------------------- MetaLLMiX
 @pytest.fixture
 def cnn_meta(tmp_path):
