@@ -456,7 +456,7 @@ def log_line_of(run: harness.RunResult) -> str:
 
 @pytest.mark.parametrize("name", ["pso-random-configs", "pso-random-edits", "pso-random-configs-gated", "pso-near-best",
                                   "pso-near-best-gated", "pso-near-best-reset", "pso-random-configs-gated-reset",
-                                  "pso-near-best-gated-reset"])
+                                  "pso-near-best-gated-reset", "pso-random-configs-gated-reset-matched"])
 def test_random_controls_feed_the_llm_pipeline(name: str) -> None:
     """The controls of llm-pso / llm-pso-edits: random answers go through the same screening and
     replacement as the model's (so "LLM beats control" isolates the model), seeded like the rest."""
@@ -475,6 +475,36 @@ def test_random_controls_feed_the_llm_pipeline(name: str) -> None:
     plain = make_searcher("pso", 3)
     other = run_searcher(plain, fn, 2, budget=40, concurrency=1, seed=3, name="pso")
     assert other.values[:8] == runs[0].values[:8] and other.values != runs[0].values  # same start, then replaced
+
+
+def test_matched_gate_keeps_the_most_pairs_where_in_order_pairing_keeps_fewer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Predictions (1, 5) for the proposals, (10, 3) for the particles' bests: in order, the package's
+    gate keeps one pair (1 with 10); the matched gate keeps two (5 with 10, 1 with 3)."""
+    from ray import tune
+
+    from benchmarks import searchers
+    from benchmarks.searchers import MatchedGateLLMPSOSearcher
+    from raytune_llm import LLMPSOSearcher
+
+    space = {"x": tune.uniform(0, 1)}
+    kept = {}
+    for cls in (LLMPSOSearcher, MatchedGateLLMPSOSearcher):
+        s = cls(seed=0, llm=None, telemetry=False, metric="loss", mode="min", space=space, swarm_size=4)
+        for i in range(8):
+            s.on_trial_complete(str(i), {"loss": s.suggest(str(i))["x"]})
+        targets = s.pso.injection_targets()[:2]
+        for i, j in zip(targets, (0.10, 0.03)):  # the particles' bests, at x = their predicted value
+            s.pso.particles[i].best_x = np.array([j])
+        predict = lambda x_hist, y_hist, xs: 100 * np.asarray(xs)[:, 0]  # noqa: E731  (the value is x)
+        monkeypatch.setattr("raytune_llm.searchers.llm_pso.kernel_predict", predict)
+        monkeypatch.setattr(searchers, "kernel_predict", predict)
+        xs = np.array([[0.01], [0.05]])
+        out_xs, configs, particles = s._gate(xs, [{"x": 0.01}, {"x": 0.05}], np.zeros((8, 1)), np.zeros(8))
+        kept[cls] = (configs, particles, s.counters["llm_gated"], targets)
+        monkeypatch.undo()
+    worst, second = kept[LLMPSOSearcher][3]
+    assert kept[LLMPSOSearcher][:3] == ([{"x": 0.01}], [worst], 1)
+    assert kept[MatchedGateLLMPSOSearcher][:3] == ([{"x": 0.01}, {"x": 0.05}], [second, worst], 0)
 
 
 def test_percent_searcher_shows_and_reads_percentages_of_each_range() -> None:
