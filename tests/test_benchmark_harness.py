@@ -493,13 +493,13 @@ def test_matched_gate_keeps_the_most_pairs_where_in_order_pairing_keeps_fewer(mo
         for i in range(8):
             s.on_trial_complete(str(i), {"loss": s.suggest(str(i))["x"]})
         targets = s.pso.injection_targets()[:2]
-        for i, j in zip(targets, (0.10, 0.03)):  # the particles' bests, at x = their predicted value
-            s.pso.particles[i].best_x = np.array([j])
+        for particle, best in zip(targets, (0.10, 0.03)):  # the particles' bests, predicted 10 and 3
+            s.pso.particles[particle].best_x = np.array([best])
         predict = lambda x_hist, y_hist, xs: 100 * np.asarray(xs)[:, 0]  # noqa: E731  (the value is x)
         monkeypatch.setattr("raytune_llm.searchers.llm_pso.kernel_predict", predict)
         monkeypatch.setattr(searchers, "kernel_predict", predict)
         xs = np.array([[0.01], [0.05]])
-        out_xs, configs, particles = s._gate(xs, [{"x": 0.01}, {"x": 0.05}], np.zeros((8, 1)), np.zeros(8))
+        _, configs, particles = s._gate(xs, [{"x": 0.01}, {"x": 0.05}], np.zeros((8, 1)), np.zeros(8))
         kept[cls] = (configs, particles, s.counters["llm_gated"], targets)
         monkeypatch.undo()
     worst, second = kept[LLMPSOSearcher][3]
