@@ -134,11 +134,9 @@ class MatchedGateLLMPSOSearcher(LLMPSOSearcher):
 
     def _gate(self, xs: np.ndarray, configs: list[dict[str, Any]], x_hist: np.ndarray,
               y_hist: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
-        assert self.pso is not None
-        targets = self.pso.injection_targets()[:len(xs)]
+        targets, refs = self._gate_targets(len(xs))
         if not targets:
             return xs[:0], [], []
-        refs = np.array([p.best_x if p.best_x is not None else p.x for p in (self.pso.particles[i] for i in targets)])
         xs = xs[:len(refs)]
         pred, ref = kernel_predict(x_hist, y_hist, xs), kernel_predict(x_hist, y_hist, refs)
         free, pairs = list(range(len(refs))), []

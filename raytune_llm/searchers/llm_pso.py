@@ -233,16 +233,22 @@ class LLMPSOSearcher(LLMSearcherBase):
         best proposal with the worst particle) and keep the pairs where the surrogate predicts the
         proposal better than the particle's own best (predicted the same way); each kept proposal
         goes to the particle it was checked against."""
-        assert self.pso is not None
-        targets = self.pso.injection_targets()[:len(xs)]
+        targets, refs = self._gate_targets(len(xs))
         if not targets:
             return xs[:0], [], []
-        particles = [self.pso.particles[i] for i in targets]
-        refs = np.array([p.best_x if p.best_x is not None else p.x for p in particles])
         better = kernel_predict(x_hist, y_hist, xs[:len(refs)]) < kernel_predict(x_hist, y_hist, refs)
         keep = [j for j in range(len(refs)) if better[j]]
         self.counters["llm_gated"] = self.counters.get("llm_gated", 0) + len(refs) - len(keep)
         return xs[keep], [configs[j] for j in keep], [targets[j] for j in keep]
+
+    def _gate_targets(self, n: int) -> tuple[list[int], np.ndarray]:
+        """The first ``n`` particles :meth:`AsyncPSO.injection_targets` names and the unit-cube
+        positions the gate compares proposals against: each particle's own best, or its position
+        while it has none."""
+        assert self.pso is not None
+        targets = self.pso.injection_targets()[:n]
+        particles = [self.pso.particles[i] for i in targets]
+        return targets, np.array([p.best_x if p.best_x is not None else p.x for p in particles])
 
     def _unit_history(self) -> tuple[np.ndarray, np.ndarray]:
         """The scored history in the unit cube and its costs, encoded once per trial (cached)."""
