@@ -30,6 +30,9 @@
   carrying on its old velocity from the new position).
 * ``llm-pso-gated-reset``, ``pso-random-configs-gated-reset``, ``pso-near-best-gated-reset``: the gate
   and the reset together.
+* ``llm-pso-gated-reset-eighth``, ``pso-random-configs-gated-reset-eighth``: the defaults and their
+  random control with ``replace_fraction=0.125`` (one particle of a swarm of 8 replaced per request
+  instead of two).
 * ``pso-random-configs-gated-reset-matched``: ``pso-random-configs-gated-reset`` whose gate pairs
   proposals with particles by a maximum matching instead of in order (:class:`MatchedGateLLMPSOSearcher`).
 
@@ -38,9 +41,10 @@
   since each proposal taken from the queue triggers a request for the slot it frees.
 * ``sobol``: LLMSearcher(llm=None), its space-filling fallback alone.
 
-Every LLM-PSO name sets ``surrogate_gate`` and ``reset_injected_velocity`` explicitly (:data:`PINNED`,
-on only where the name says ``gated`` or ``reset``), so that a name means one configuration in every
-result file, whatever LLMPSOSearcher's defaults are when it runs.
+Every LLM-PSO name sets ``surrogate_gate``, ``reset_injected_velocity`` and ``replace_fraction``
+explicitly (:data:`PINNED`: the first two on only where the name says ``gated`` or ``reset``, 1/4
+replaced but where it says ``eighth``), so that a name means one configuration in every result
+file, whatever LLMPSOSearcher's defaults are when it runs.
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ from raytune_llm.proposals.swarm import kernel_predict
 
 #: what every registered LLM-PSO name sets unless its name says otherwise (``-gated``, ``-reset``), so
 #: that a name means one configuration in every result file, whatever LLMPSOSearcher's defaults
-PINNED: dict[str, Any] = {"surrogate_gate": False, "pso_options": {"reset_injected_velocity": False}}
+PINNED: dict[str, Any] = {"surrogate_gate": False, "pso_options": {"reset_injected_velocity": False},
+                          "replace_fraction": 0.25}
 
 
 def llm_pso(seed: int, *, wait: bool = True, llm: Any = "embedded", cls: type[LLMPSOSearcher] = LLMPSOSearcher,
@@ -235,6 +240,12 @@ for _suffix, _options in _VARIANTS.items():
     register_searcher(f"pso-near-best-{_suffix}", lambda seed, o=_options: near_best_pso(seed, **o), overwrite=True)
 register_searcher("pso-random-configs-gated-reset-matched",
                   lambda seed: random_configs_pso(seed, cls=MatchedGateLLMPSOSearcher, **_VARIANTS["gated-reset"]),
+                  overwrite=True)
+# replace_fraction=1/8 instead of 1/4 (one particle of a swarm of 8 instead of two): a probe of whether
+# replacing fewer particles disturbs a converging swarm less at high concurrency
+_EIGHTH = {**_VARIANTS["gated-reset"], "replace_fraction": 0.125}
+register_searcher("llm-pso-gated-reset-eighth", lambda seed: llm_pso(seed, **_EIGHTH), overwrite=True)
+register_searcher("pso-random-configs-gated-reset-eighth", lambda seed: random_configs_pso(seed, **_EIGHTH),
                   overwrite=True)
 register_searcher("pso-near-best", near_best_pso, overwrite=True)
 register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)

@@ -456,7 +456,8 @@ def log_line_of(run: harness.RunResult) -> str:
 
 @pytest.mark.parametrize("name", ["pso-random-configs", "pso-random-edits", "pso-random-configs-gated", "pso-near-best",
                                   "pso-near-best-gated", "pso-near-best-reset", "pso-random-configs-gated-reset",
-                                  "pso-near-best-gated-reset", "pso-random-configs-gated-reset-matched"])
+                                  "pso-near-best-gated-reset", "pso-random-configs-gated-reset-matched",
+                                  "pso-random-configs-gated-reset-eighth"])
 def test_random_controls_feed_the_llm_pipeline(name: str) -> None:
     """The controls of llm-pso / llm-pso-edits: random answers go through the same screening and
     replacement as the model's (so "LLM beats control" isolates the model), seeded like the rest."""
@@ -558,7 +559,8 @@ def test_percent_searcher_refuses_normal_priors() -> None:
 
 def test_every_llm_pso_name_pins_the_gate_and_the_reset_its_name_says():
     """A registered name means one configuration in every result file, whatever LLMPSOSearcher's
-    defaults: the gate and the velocity reset are on only where the name says ``gated`` / ``reset``."""
+    defaults: the gate and the velocity reset are on only where the name says ``gated`` / ``reset``, a
+    fraction of 1/8 replaced only where it says ``eighth``."""
     from ray import tune
 
     import benchmarks.searchers  # noqa: F401  (registers raytune-llm's searchers)
@@ -572,4 +574,5 @@ def test_every_llm_pso_name_pins_the_gate_and_the_reset_its_name_says():
         searcher.set_search_properties("v", "min", {"x": tune.uniform(0, 1), "y": tune.uniform(0, 1)})
         assert searcher.surrogate_gate is ("gated" in name), name
         assert searcher.pso is not None and searcher.pso.reset_injected_velocity is ("reset" in name), name
+        assert searcher.replace_fraction == (0.125 if name.endswith("-eighth") else 0.25), name
         searcher.close()
