@@ -60,8 +60,9 @@ from raytune_llm.llm.testing import ScriptedBackend
 from raytune_llm.proposals.swarm import kernel_predict
 
 
-#: what every registered LLM-PSO name sets unless its name says otherwise (``-gated``, ``-reset``), so
-#: that a name means one configuration in every result file, whatever LLMPSOSearcher's defaults
+#: what every registered LLM-PSO name sets unless its name says otherwise (``-gated``, ``-reset``,
+#: ``-eighth``), so that a name means one configuration in every result file, whatever
+#: LLMPSOSearcher's defaults
 PINNED: dict[str, Any] = {"surrogate_gate": False, "pso_options": {"reset_injected_velocity": False},
                           "replace_fraction": 0.25}
 
