@@ -12,7 +12,7 @@ from support.fault_server import FaultServer
 
 from raytune_llm import LLMSearcher
 from raytune_llm.llm.testing import ScriptedBackend
-from raytune_llm.proposals.history import answer_schema, history_messages
+from raytune_llm.proposals.history import ANALYSIS_MAX_CHARS, answer_schema, history_messages
 from raytune_llm.proposals.swarm import Trial
 from raytune_llm.space import SearchSpace
 
@@ -81,6 +81,15 @@ def test_analysis_is_asked_first_and_logged_not_trusted(tmp_path):
     drive(s, 4)
     s.close()
     assert list(backend.calls[0][1]["properties"]) == ["analysis", "configs"]
+    # a full-length analysis (up to a token per character) must leave room for the configurations
+    cap = backend.calls[0][1]["properties"]["analysis"]["maxLength"]
+    assert cap == ANALYSIS_MAX_CHARS
+    with_analysis = backend.calls[0][2]["max_tokens"]
+    plain_backend = ScriptedBackend([fresh])
+    plain = make(plain_backend, wait_for_llm=True)
+    drive(plain, 1)
+    plain.close()
+    assert with_analysis - plain_backend.calls[0][2]["max_tokens"] >= cap
     events = [json.loads(line) for line in (tmp_path / "raytune_llm" / "events.jsonl").read_text().splitlines()]
     assert any(e.get("analysis") == "lr near 3e-3 works best" for e in events if e["event"] == "llm_answer")
 
@@ -128,11 +137,12 @@ def test_with_the_real_embedded_model(embedded):
     s = LLMSearcher(seed=0, llm=embedded, telemetry=False, wait_for_llm=True, batch_size=2, queue_target=0,
                     analysis=True, llm_timeout_s=120)
     s.set_search_properties("score", "min", dict(SPACE))
-    drive(s, 4)
+    drive(s, 2)
     s.close()
     llm_trials = [h for h in s.history if h["origin"] == "llm"]
     assert llm_trials and all(s.space.check(h["config"]) == [] for h in llm_trials)
     assert s.llm_usage.succeeded >= 1
+    assert s.llm_usage.invalid_answers == 0  # the token budget covers a full-length analysis
     assert min(h["value"] for h in s.history) <= max(objective(h["config"]) for h in s.history)
 
 

@@ -17,6 +17,11 @@ from raytune_llm.proposals.render import SPACE_HEADER, format_value, trial_lines
 from raytune_llm.proposals.swarm import Trial
 from raytune_llm.space import SearchSpace
 
+#: The ``analysis`` field's length cap. A small model spends up to a token per character (digits and
+#: letters in lists), so a request's token budget adds this many tokens: a full-length analysis
+#: must never cut the configurations after it.
+ANALYSIS_MAX_CHARS = 200
+
 SYSTEM = (
     "You are a machine-learning expert helping to tune hyperparameters. You study the trials run so far and "
     "propose the next configurations to try. Answer with JSON only, using exactly the parameter names given, "
@@ -89,9 +94,9 @@ def answer_schema(space: SearchSpace, n: int, *, analysis: bool) -> dict[str, An
     """``{"analysis"?: str, "configs": [n configurations]}``."""
     schema = space.json_schema(n)
     if analysis:
-        schema = {**schema, "properties": {"analysis": {"type": "string", "maxLength": 300},
+        schema = {**schema, "properties": {"analysis": {"type": "string", "maxLength": ANALYSIS_MAX_CHARS},
                                            **schema["properties"]}, "required": ["analysis", "configs"]}
     return schema
 
 
-__all__ = ["answer_schema", "history_messages", "summary_lines"]
+__all__ = ["ANALYSIS_MAX_CHARS", "answer_schema", "history_messages", "summary_lines"]

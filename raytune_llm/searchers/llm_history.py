@@ -15,7 +15,7 @@ from typing import Any
 
 from raytune_llm._checks import check_bool, check_int
 from raytune_llm.history import ProposalQueue, SpaceFiller
-from raytune_llm.proposals.history import answer_schema, history_messages
+from raytune_llm.proposals.history import ANALYSIS_MAX_CHARS, answer_schema, history_messages
 from raytune_llm.proposals.screening import screen_configs
 from raytune_llm.searchers.base import LLMSearcherBase
 
@@ -125,7 +125,7 @@ class LLMSearcher(LLMSearcherBase):
         messages = history_messages(self.space, metric=self._metric, mode=self._mode, n=n, history=self.history,
                                     best=self.best_trials(8), recent=self.recent_trials(8),
                                     budget_left=budget_left, task=self.task, analysis=self.analysis)
-        max_tokens = 60 + 25 * self.space.dim * n + (120 if self.analysis else 0)
+        max_tokens = 60 + 25 * self.space.dim * n + (ANALYSIS_MAX_CHARS + 10 if self.analysis else 0)
         self._submit(messages, answer_schema(self.space, n, analysis=self.analysis), max_tokens=max_tokens,
                      tag="history", meta={"n": n})
 
