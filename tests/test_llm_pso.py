@@ -230,7 +230,7 @@ def test_llm_phase_with_the_real_embedded_model(embedded, gate):
     s = LLMPSOSearcher(seed=0, llm=embedded, telemetry=False, swarm_size=4, warmup=4, llm_every=4,
                        wait_for_llm=True, llm_timeout_s=120, surrogate_gate=gate)
     s.set_search_properties("score", "min", dict(SPACE))
-    drive(s, 16)
+    drive(s, 8)  # warm-up, the first answer's particles, and the second request in flight at close()
     s.close()
     assert s.llm_usage.succeeded >= 1 and s.llm_usage.completion_tokens > 0
     assert s.counters["llm_accepted"] >= 1
@@ -247,7 +247,7 @@ def test_edits_with_the_real_embedded_model(embedded):
     s = LLMPSOSearcher(seed=0, llm=embedded, telemetry=False, swarm_size=4, warmup=4, llm_every=4,
                        wait_for_llm=True, llm_timeout_s=120, ask="edits")
     s.set_search_properties("score", "min", dict(SPACE))
-    drive(s, 12)
+    drive(s, 8)
     s.close()
     assert s.llm_usage.succeeded >= 1 and s.counters["llm_used"] >= 1
     llm_trials = [h for h in s.history if h["origin"] == "llm"]
