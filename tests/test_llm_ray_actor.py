@@ -99,7 +99,7 @@ def test_llm_pso_through_tune_with_the_actor_backend(ray_local, tmp_path):
                               llm_every=2, wait_for_llm=True, surrogate_gate=False)  # the plumbing, not the gate
     analysis = tune.run(rastrigin, config=rastrigin_space(2), metric="value", mode="min", num_samples=6,
                         search_alg=searcher, storage_path=str(tmp_path), name="actor", verbose=0,
-                        max_concurrent_trials=1)
+                        max_concurrent_trials=1, reuse_actors=True)
     assert len(analysis.trials) == 6 and all(t.status == "TERMINATED" for t in analysis.trials)
     assert len(searcher.history) == 6
     assert searcher.origin_counts().get("llm", 0) >= 1, searcher.origin_counts()

@@ -190,10 +190,10 @@ def test_ingest_a_real_tune_run(store, tmp_path):
 
     with local_ray(num_cpus=1):
         analysis = tune.run(objective, config={"lr": tune.grid_search([0.01, 0.1, 0.5]), "tag": "x"},
-                            storage_path=str(tmp_path / "results"), name="tiny", verbose=0)
+                            storage_path=str(tmp_path / "results"), name="tiny", verbose=0, reuse_actors=True)
         path = analysis.experiment_path
         tuner = tune.Tuner(wiggly, param_space={"lr": tune.grid_search([0.2, 0.3])},
-                           tune_config=tune.TuneConfig(metric="rmse", mode="min"),
+                           tune_config=tune.TuneConfig(metric="rmse", mode="min", reuse_actors=True),
                            run_config=tune.RunConfig(storage_path=str(tmp_path / "results"), name="tuner", verbose=0))
         tuner.fit()
     with pytest.raises(MetaDataError, match="does not record the metric and mode.*metric="):

@@ -50,7 +50,7 @@ def test_llm_searcher_through_tune_run(tmp_path):
                           {"x": 0.6, "y": -0.4, "act": "a"}, {"x": 0.3, "y": -0.6, "act": "b"}]}
     searcher = LLMSearcher(seed=0, llm=ScriptedBackend([answer]), wait_for_llm=True)
     analysis = tune.run(quadratic, config=SPACE, metric="loss", mode="min", num_samples=8, search_alg=searcher,
-                        max_concurrent_trials=2, storage_path=str(tmp_path), name="hist", verbose=0)
+                        max_concurrent_trials=2, storage_path=str(tmp_path), name="hist", verbose=0, reuse_actors=True)
     assert len(analysis.trials) == 8 and all(t.status == "TERMINATED" for t in analysis.trials)
     assert searcher.origin_counts().get("llm", 0) == 4 and searcher.best["value"] < 0.11
 
@@ -60,7 +60,8 @@ def test_tuner_with_asha_counts_stopped_trials(tmp_path):
     tuner = tune.Tuner(
         quadratic, param_space={**SPACE, "epochs": 4},
         tune_config=tune.TuneConfig(metric="loss", mode="max", search_alg=searcher, num_samples=10,
-                                    scheduler=ASHAScheduler(max_t=4, grace_period=1), max_concurrent_trials=2),
+                                    scheduler=ASHAScheduler(max_t=4, grace_period=1), max_concurrent_trials=2,
+                                    reuse_actors=True),
         run_config=tune.RunConfig(storage_path=str(tmp_path), name="asha", verbose=0),
     )
     results = tuner.fit()
@@ -83,7 +84,7 @@ def test_crashing_trials_are_counted_not_lost(tmp_path):
     space = {"x": tune.uniform(-2.0, 2.0), "marker": str(tmp_path / "crashed")}
     analysis = tune.run(failing_once, config=space, metric="loss", mode="min", num_samples=12,
                         search_alg=searcher, storage_path=str(tmp_path), name="crash", verbose=0,
-                        raise_on_failed_trial=False, max_concurrent_trials=2)
+                        raise_on_failed_trial=False, max_concurrent_trials=2, reuse_actors=True)
     assert len(analysis.trials) == 12 and len(searcher.history) == 12
     errored = [t for t in analysis.trials if t.status == "ERROR"]
     assert len(errored) == sum(h["value"] is None for h in searcher.history)
@@ -101,7 +102,7 @@ ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
          runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}, TRIAL_S_ENV: INTERRUPTED_TRIAL_S}}}})
 tuner = tune.Tuner(slow_quadratic, param_space=SPACE,
     tune_config=tune.TuneConfig(metric="loss", mode="min", search_alg=LLMPSOSearcher(seed=2, llm=None, swarm_size=4),
-                                num_samples=14, max_concurrent_trials=2),
+                                num_samples=10, max_concurrent_trials=2),
     run_config=tune.RunConfig(storage_path={storage!r}, name="resume", verbose=0))
 tuner.fit()
 """
@@ -121,10 +122,10 @@ def test_interrupted_run_resumes_with_tuner_restore(tmp_path):
     path = tmp_path / "resume"
     code = INTERRUPTED_RUN.format(tests=here, storage=str(tmp_path))
     finished_before = interrupt_driver(code, path, after=5)
-    assert 5 <= finished_before < 14
+    assert 5 <= finished_before < 10
     restored = tune.Tuner.restore(str(path), trainable=slow_quadratic, resume_unfinished=True,
                                   restart_errored=True, param_space=SPACE)
     results = restored.fit()
-    assert len(results) == 14 and not results.errors
+    assert len(results) == 10 and not results.errors
     assert all(r.metrics.get("loss") is not None for r in results)
-    assert len({r.path for r in results}) == 14
+    assert len({r.path for r in results}) == 10

@@ -31,6 +31,9 @@ def interrupt_driver(code: str, experiment: Path, *, after: int, timeout_s: floa
     """Run ``code`` (a driver script) from the repository root; SIGINT it, as a user pressing
     Ctrl-C, once ``after`` trials of ``experiment`` reported; wait for Tune to save and exit.
 
+    Progress is read from the trials' ``result.json`` files, so the driver must keep Tune's default
+    ``reuse_actors=False``: with reused actors Tune writes those files only when the run ends.
+
     Returns how many trials had reported by then. Fails, with the driver's stderr, if the driver
     ended on its own first or did not get that far in ``timeout_s``; never leaves it running.
     """
