@@ -411,23 +411,25 @@ from conformance.suite import SPACE
 from support.metastores import features
 from raytune_llm import LLMPSOSearcher, MetaLLMiXSearcher
 from test_meta_searcher import slow_quad
-from support.interrupt import INTERRUPTED_TRIAL_S, TRIAL_S_ENV
+from support.interrupt import INTERRUPTED_TRIAL_S, MARKS_ENV, TRIAL_S_ENV
 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-         runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}, TRIAL_S_ENV: INTERRUPTED_TRIAL_S}}}})
+         runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}, TRIAL_S_ENV: INTERRUPTED_TRIAL_S,
+                                       MARKS_ENV: {marks!r}}}}})
 searcher = MetaLLMiXSearcher(meta={meta!r}, features=features(5, 1000), task="image-classification", llm=None, seed=0,
                              n_warm=3, inner=LLMPSOSearcher(llm=None, seed=0, swarm_size=4))
 tune.Tuner(slow_quad, param_space=dict(SPACE),
            tune_config=tune.TuneConfig(metric="score", mode="min", search_alg=searcher, num_samples=10,
-                                       max_concurrent_trials=2),
+                                       max_concurrent_trials=2, reuse_actors=True),
            run_config=tune.RunConfig(storage_path={storage!r}, name="resume", verbose=0)).fit()
 """
 
 
 def slow_quad(config):
-    from support.interrupt import pause_trial
+    from support.interrupt import mark_reported, pause_trial
 
     pause_trial()
     tune.report({"score": objective(config)})
+    mark_reported()
 
 
 @pytest.mark.ray
@@ -443,8 +445,11 @@ def test_interrupted_run_resumes_with_tuner_restore(tmp_path):
     build_store(tmp_path / "meta.sqlite").close()
     here = os.path.dirname(os.path.abspath(__file__))
     path = tmp_path / "resume"
-    code = INTERRUPTED_RUN.format(tests=here, meta=str(tmp_path / "meta.sqlite"), storage=str(tmp_path))
-    finished_before = interrupt_driver(code, path, after=5)  # the 3 warm trials and some of the inner's
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = INTERRUPTED_RUN.format(tests=here, meta=str(tmp_path / "meta.sqlite"), storage=str(tmp_path),
+                                  marks=str(marks))
+    finished_before = interrupt_driver(code, marks, after=5)  # the 3 warm trials and some of the inner's
     assert 5 <= finished_before < 10
     with local_ray():
         results = tune.Tuner.restore(str(path), trainable=slow_quad, resume_unfinished=True,

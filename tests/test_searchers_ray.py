@@ -97,22 +97,24 @@ import ray
 from ray import tune
 from raytune_llm import LLMPSOSearcher
 from test_searchers_ray import SPACE, slow_quadratic
-from support.interrupt import INTERRUPTED_TRIAL_S, TRIAL_S_ENV
+from support.interrupt import INTERRUPTED_TRIAL_S, MARKS_ENV, TRIAL_S_ENV
 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-         runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}, TRIAL_S_ENV: INTERRUPTED_TRIAL_S}}}})
+         runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}, TRIAL_S_ENV: INTERRUPTED_TRIAL_S,
+                                       MARKS_ENV: {marks!r}}}}})
 tuner = tune.Tuner(slow_quadratic, param_space=SPACE,
     tune_config=tune.TuneConfig(metric="loss", mode="min", search_alg=LLMPSOSearcher(seed=2, llm=None, swarm_size=4),
-                                num_samples=10, max_concurrent_trials=2),
+                                num_samples=10, max_concurrent_trials=2, reuse_actors=True),
     run_config=tune.RunConfig(storage_path={storage!r}, name="resume", verbose=0))
 tuner.fit()
 """
 
 
 def slow_quadratic(config):
-    from support.interrupt import pause_trial
+    from support.interrupt import mark_reported, pause_trial
 
     pause_trial()
     quadratic(config)
+    mark_reported()
 
 
 def test_interrupted_run_resumes_with_tuner_restore(tmp_path):
@@ -120,8 +122,10 @@ def test_interrupted_run_resumes_with_tuner_restore(tmp_path):
 
     here = os.path.dirname(os.path.abspath(__file__))
     path = tmp_path / "resume"
-    code = INTERRUPTED_RUN.format(tests=here, storage=str(tmp_path))
-    finished_before = interrupt_driver(code, path, after=5)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = INTERRUPTED_RUN.format(tests=here, storage=str(tmp_path), marks=str(marks))
+    finished_before = interrupt_driver(code, marks, after=5)
     assert 5 <= finished_before < 10
     restored = tune.Tuner.restore(str(path), trainable=slow_quadratic, resume_unfinished=True,
                                   restart_errored=True, param_space=SPACE)

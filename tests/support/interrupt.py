@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 #: The driver scripts set this in their workers' environment, so that their trials take long enough
@@ -15,6 +16,8 @@ from pathlib import Path
 #: even on a loaded machine; the restored run, in the test's own Ray, keeps the short default.
 TRIAL_S_ENV = "RAYTUNE_LLM_TEST_TRIAL_S"
 INTERRUPTED_TRIAL_S = "2.5"
+#: ... and this to a folder where each trial leaves a file once it reported (see :func:`mark_reported`).
+MARKS_ENV = "RAYTUNE_LLM_TEST_MARKS"
 
 
 def pause_trial(default_s: float = 0.7) -> None:
@@ -22,17 +25,26 @@ def pause_trial(default_s: float = 0.7) -> None:
     time.sleep(float(os.environ.get(TRIAL_S_ENV, default_s)))
 
 
-def trials_with_results(experiment: Path) -> int:
-    """Trials of ``experiment`` that reported at least one result."""
-    return sum(1 for f in experiment.glob("*/result.json") if f.stat().st_size > 0) if experiment.exists() else 0
+def mark_reported() -> None:
+    """What the trainables of the interrupted runs do after they reported.
+
+    The driver's progress cannot be read from the trials' ``result.json`` files: with
+    ``reuse_actors=True`` Tune writes them only when the run ends.
+    """
+    folder = os.environ.get(MARKS_ENV)
+    if folder:
+        Path(folder, uuid.uuid4().hex).touch()
 
 
-def interrupt_driver(code: str, experiment: Path, *, after: int, timeout_s: float = 150.0) -> int:
+def trials_reported(marks: Path) -> int:
+    """Trials that left a mark in ``marks`` (see :func:`mark_reported`)."""
+    return sum(1 for _ in marks.iterdir()) if marks.exists() else 0
+
+
+def interrupt_driver(code: str, marks: Path, *, after: int, timeout_s: float = 150.0) -> int:
     """Run ``code`` (a driver script) from the repository root; SIGINT it, as a user pressing
-    Ctrl-C, once ``after`` trials of ``experiment`` reported; wait for Tune to save and exit.
-
-    Progress is read from the trials' ``result.json`` files, so the driver must keep Tune's default
-    ``reuse_actors=False``: with reused actors Tune writes those files only when the run ends.
+    Ctrl-C, once ``after`` of its trials reported (left a mark in ``marks``); wait for Tune to save
+    and exit.
 
     Returns how many trials had reported by then. Fails, with the driver's stderr, if the driver
     ended on its own first or did not get that far in ``timeout_s``; never leaves it running.
@@ -42,7 +54,7 @@ def interrupt_driver(code: str, experiment: Path, *, after: int, timeout_s: floa
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=err, cwd=root)
         try:
             deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline and proc.poll() is None and trials_with_results(experiment) < after:
+            while time.monotonic() < deadline and proc.poll() is None and trials_reported(marks) < after:
                 time.sleep(0.3)
 
             def tail() -> str:
@@ -50,11 +62,11 @@ def interrupt_driver(code: str, experiment: Path, *, after: int, timeout_s: floa
                 return err.read()[-3000:]
 
             assert proc.poll() is None, f"the driver ended before it could be interrupted:\n{tail()}"
-            assert trials_with_results(experiment) >= after, f"{after} trials did not report in {timeout_s} s:\n{tail()}"
+            assert trials_reported(marks) >= after, f"{after} trials did not report in {timeout_s} s:\n{tail()}"
             proc.send_signal(signal.SIGINT)  # Tune saves its state (the searcher's included) and exits
             proc.wait(100)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-    return trials_with_results(experiment)
+    return trials_reported(marks)
