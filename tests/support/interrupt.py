@@ -29,7 +29,8 @@ def mark_reported() -> None:
     """What the trainables of the interrupted runs do after they reported.
 
     The driver's progress cannot be read from the trials' ``result.json`` files: with
-    ``reuse_actors=True`` Tune writes them only when the run ends.
+    ``reuse_actors=True`` the trials' folders appear under the storage path only when the run ends
+    (seen with Ray 2.60; with fresh actors each folder appears as its trial ends).
     """
     folder = os.environ.get(MARKS_ENV)
     if folder:
