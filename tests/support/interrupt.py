@@ -29,8 +29,9 @@ def mark_reported() -> None:
     """What the trainables of the interrupted runs do after they reported.
 
     The driver's progress cannot be read from the trials' ``result.json`` files: with
-    ``reuse_actors=True`` the trials' folders appear under the storage path only when the run ends
-    (seen with Ray 2.60; with fresh actors each folder appears as its trial ends).
+    ``reuse_actors=True`` the trials' folders reach the storage path only at Tune's periodic syncs
+    (about every 10 s with Ray 2.60) and at the end, where fresh actors bring each one as its trial
+    ends.
     """
     folder = os.environ.get(MARKS_ENV)
     if folder:
