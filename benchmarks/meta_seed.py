@@ -62,8 +62,7 @@ def seed_plan() -> dict[str, dict[str, Any]]:
     from ray import tune
 
     from raytune_llm.meta.features import SEED_DATASETS
-    from trainables.cnn import cnn_space
-    from trainables.lstm import lstm_space
+    from trainables.configs import cnn_space, lstm_space
 
     plan = {}
     for name, spec in SEED_DATASETS.items():

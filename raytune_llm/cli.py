@@ -143,17 +143,13 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _space_of(task: str, dataset: str | None) -> dict:
-    """The packaged trainable's Tune space for a CLI task (cnn: of the image data set, if one)."""
-    from raytune_llm._imports import require
+    """The packaged trainable's Tune space for a CLI task (cnn: of the image data set, if one).
+    Needs no torch: ``trainables.configs`` builds the spaces."""
+    from trainables.configs import cnn_space, lstm_space
+    from trainables.data import IMAGE_DATASETS
 
-    require("pytorch_lightning", extra="train", feature=f"the {task} search space")
     if task == "cnn":
-        from trainables import cnn_space
-        from trainables.data import IMAGE_DATASETS
-
         return cnn_space(dataset if dataset in IMAGE_DATASETS else "textures")
-    from trainables import lstm_space
-
     return lstm_space()
 
 

@@ -162,9 +162,23 @@ def test_recommend_prints_the_recommendation(cnn_meta, capsys):
         assert word in out
 
 
+#: Runs the CLI with torch and Lightning made unimportable (an install without the ``train`` extra).
+WITHOUT_TORCH = """
+import importlib.abc, sys
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"torch", "pytorch_lightning", "lightning"}:
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked for the test)")
+sys.meta_path.insert(0, Blocker())
+from raytune_llm.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @pytest.mark.llm
-def test_recommend_end_to_end_with_the_embedded_model(cnn_meta):
-    result = subprocess.run([sys.executable, "-m", "raytune_llm.cli", "recommend", "--task", "cnn", "--dataset",
+def test_recommend_end_to_end_with_the_embedded_model_and_no_torch(cnn_meta):
+    # The spaces come from the torch-free trainables.configs: recommending needs no train extra.
+    result = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, "recommend", "--task", "cnn", "--dataset",
                              "textures", "--meta", cnn_meta, "--llm", "embedded", "--attempts", "1"],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -79,7 +79,7 @@ def test_public_api_and_cheap_import():
     assert "train_lstm" in out and "with_gpus" in out
 
 
-def test_without_torch_rastrigin_works_and_lstm_names_the_extra():
+def test_without_torch_rastrigin_and_the_spaces_work_and_lstm_names_the_extra():
     code = textwrap.dedent("""
         import importlib.abc, sys
         class Blocker(importlib.abc.MetaPathFinder):
@@ -87,8 +87,9 @@ def test_without_torch_rastrigin_works_and_lstm_names_the_extra():
                 if name.split(".")[0] in {"torch", "pytorch_lightning", "lightning"}:
                     raise ModuleNotFoundError(f"No module named {name!r} (blocked for the test)")
         sys.meta_path.insert(0, Blocker())
-        from trainables import rastrigin_space, with_gpus
+        from trainables import cnn_space, lstm_space, rastrigin_space, with_gpus
         assert len(rastrigin_space(2)) == 2
+        assert "lr" in lstm_space(max_epochs=2) and cnn_space("digits")["dataset"] == "digits"  # no torch needed
         try:
             from trainables import train_lstm
         except ImportError as exc:

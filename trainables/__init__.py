@@ -7,7 +7,8 @@
   (``cnn_space()``).
 * ``with_gpus``: CPU / (fractional) GPU requests per trial.
 
-Importing the package is cheap: torch, Lightning and the data load on first use.
+Importing the package is cheap: torch, Lightning and the data load on first use; the search
+spaces (``trainables.configs``) need no torch.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import importlib
 from typing import Any
 
 # Cheap modules (no torch) are imported eagerly; ``rastrigin`` must be, since the function
-# shares its name with its module.
+# shares its name with its module. The search spaces need no torch either.
+from trainables.configs import cnn_space, lstm_space
 from trainables.rastrigin import rastrigin, rastrigin_space
 from trainables.resources import with_gpus
 
@@ -27,10 +29,8 @@ __all__ = [
 
 _LAZY = {
     "train_lstm": "trainables.lstm",
-    "lstm_space": "trainables.lstm",
     "lstm_test_rmse": "trainables.lstm",
     "train_cnn": "trainables.cnn",
-    "cnn_space": "trainables.cnn",
 }
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 import os
 import tempfile
 import warnings
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import pytorch_lightning as pl
 
@@ -204,69 +202,3 @@ def make_trainer(
         gradient_clip_val=gradient_clip_val,
         default_root_dir=log_dir,
     )
-
-
-def merge_config(defaults: Mapping[str, Any], config: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
-    """Defaults overridden by ``config``; unknown keys are an error naming the known ones.
-
-    Args:
-        defaults: every accepted key with its default.
-        config: the trial's configuration (may be None).
-        where: name of the trainable, for messages.
-
-    Returns:
-        The merged configuration.
-
-    Raises:
-        ValueError: for keys that the trainable does not know.
-    """
-    if config is not None and not isinstance(config, Mapping):
-        raise ValueError(f"{where}: config must be a dict of hyperparameters, got {type(config).__name__}: {config!r:.200}")
-    config = dict(config or {})
-    unknown = sorted(set(config) - set(defaults))
-    if unknown:
-        raise ValueError(f"{where}: unknown config keys {unknown}; known keys: {sorted(defaults)}")
-    return {**defaults, **config}
-
-
-def constants(space: Mapping[str, Any]) -> dict[str, Any]:
-    """The entries of a Tune param space that are not Tune domains or grid searches (what every
-    trial gets as is)."""
-    from ray.tune.search.sample import Domain
-
-    return {k: v for k, v in space.items()
-            if not isinstance(v, Domain) and not (isinstance(v, Mapping) and "grid_search" in v)}
-
-
-def check_int(cfg: Mapping[str, Any], key: str, low: int, high: int | None = None) -> int:
-    """``cfg[key]`` as an int in [low, high]; floats with integral values are accepted."""
-    value = cfg[key]
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value).is_integer():
-        raise ValueError(f"{key} must be an integer, got {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{key} must be {bound}, got {value}")
-    return value
-
-
-def check_float(cfg: Mapping[str, Any], key: str, low: float, high: float, low_open: bool = False,
-                high_open: bool = False) -> float:
-    """``cfg[key]`` as a finite float in the given interval."""
-    value = cfg[key]
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{key} must be a finite number, got {value!r}")
-    value = float(value)
-    if value < low or value > high or (low_open and value == low) or (high_open and value == high):
-        raise ValueError(f"{key} must be in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, "
-                         f"got {value}")
-    return value
-
-
-def check_common(cfg: dict[str, Any]) -> None:
-    """Validate, in place, the optimiser and data keys every trainable shares."""
-    cfg["lr"] = check_float(cfg, "lr", 0.0, 10.0, low_open=True)
-    cfg["dropout"] = check_float(cfg, "dropout", 0.0, 1.0, high_open=True)
-    cfg["weight_decay"] = check_float(cfg, "weight_decay", 0.0, 1.0)
-    cfg["data_fraction"] = check_float(cfg, "data_fraction", 0.0, 1.0, low_open=True)
-

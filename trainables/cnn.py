@@ -12,34 +12,16 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from trainables._lightning import (
     TunedModule,
-    check_common,
-    constants,
-    check_int,
     fit_resuming,
     make_trainer,
-    merge_config,
     trial_dir,
     tune_report_callback,
 )
-from trainables.data import IMAGE_DATASETS, load_images
+# The configuration and space live in the torch-free ``trainables.configs``; importable from here too.
+from trainables.configs import CNN_DEFAULTS, cnn_config, cnn_space  # noqa: F401
+from trainables.data import load_images
 
 logger = logging.getLogger(__name__)
-
-#: Every config key ``train_cnn`` accepts, with its default.
-CNN_DEFAULTS: dict[str, Any] = {
-    "dataset": "textures",
-    "num_conv_layers": 2,
-    "filters": 16,
-    "kernel_size": 3,
-    "lr": 1e-3,
-    "dropout": 0.2,
-    "batch_size": 64,
-    "weight_decay": 0.0,
-    "max_epochs": 3,
-    "patch_size": 32,
-    "data_fraction": 1.0,
-    "seed": 0,
-}
 
 #: Metrics reported to Tune after every epoch.
 CNN_METRICS: tuple[str, ...] = ("val_accuracy", "val_loss", "train_loss")
@@ -114,31 +96,6 @@ class CNNClassifier(TunedModule):
         self.log_train_loss()
 
 
-def cnn_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``config`` merged into :data:`CNN_DEFAULTS` and validated.
-
-    Args:
-        config: a (partial) trial configuration.
-
-    Returns:
-        The complete configuration with normalised types.
-
-    Raises:
-        ValueError: for unknown keys or values out of range.
-    """
-    cfg = merge_config(CNN_DEFAULTS, config, "train_cnn")
-    if cfg["dataset"] not in IMAGE_DATASETS:
-        raise ValueError(f"dataset must be one of {IMAGE_DATASETS}, got {cfg['dataset']!r}")
-    for key, low, high in (("num_conv_layers", 1, 6), ("filters", 1, 1024), ("kernel_size", 1, 15),
-                           ("batch_size", 1, 65536), ("max_epochs", 1, None), ("patch_size", 8, 256),
-                           ("seed", 0, 2**32 - 1)):
-        cfg[key] = check_int(cfg, key, low, high)
-    if cfg["kernel_size"] % 2 == 0:
-        raise ValueError(f"kernel_size must be odd (same padding), got {cfg['kernel_size']}; use e.g. 3 or 5")
-    check_common(cfg)
-    return cfg
-
-
 def fit_cnn(config: Mapping[str, Any] | None = None, callbacks: Sequence[pl.Callback] = (),
             log_dir: str | None = None) -> tuple[pl.Trainer, CNNClassifier]:
     """Train the CNN (in or outside Tune) and return the trainer and model.
@@ -180,31 +137,3 @@ def train_cnn(config: dict[str, Any]) -> None:
             :data:`CNN_DEFAULTS`.
     """
     fit_cnn(config, callbacks=[tune_report_callback(CNN_METRICS)])
-
-
-def cnn_space(dataset: str = "textures", **fixed: Any) -> dict[str, Any]:
-    """A Tune param space for :func:`train_cnn`.
-
-    Args:
-        dataset: the data set (a constant of the space).
-        **fixed: further constants (or overrides), e.g. ``max_epochs=5``.
-
-    Returns:
-        ``{name: tune domain or constant}``.
-    """
-    from ray import tune
-
-    if dataset not in IMAGE_DATASETS:
-        raise ValueError(f"dataset must be one of {IMAGE_DATASETS}, got {dataset!r}")
-    space: dict[str, Any] = {
-        "dataset": dataset,
-        "num_conv_layers": tune.randint(1, 4),  # 1..3
-        "filters": tune.choice([8, 16, 32]),
-        "kernel_size": tune.choice([3, 5]),
-        "lr": tune.loguniform(1e-4, 1e-2),
-        "dropout": tune.uniform(0.0, 0.5),
-        "batch_size": tune.choice([32, 64, 128]),
-    }
-    space.update(fixed)
-    cnn_config(constants(space))  # a typo or a bad fixed value fails here, not in every trial
-    return space

@@ -16,35 +16,16 @@ from torch import nn
 from trainables._lightning import (
     CHECKPOINT_FILE,
     TunedModule,
-    check_common,
-    constants,
-    check_int,
     fit_resuming,
     make_trainer,
-    merge_config,
     trial_dir,
     tune_report_callback,
 )
-from trainables.data import AQ_VARIANTS, load_air_quality
+# The configuration and space live in the torch-free ``trainables.configs``; importable from here too.
+from trainables.configs import LSTM_DEFAULTS, lstm_config, lstm_space  # noqa: F401
+from trainables.data import load_air_quality
 
 logger = logging.getLogger(__name__)
-
-#: Every config key ``train_lstm`` accepts, with its default.
-LSTM_DEFAULTS: dict[str, Any] = {
-    "num_layers": 1,
-    "hidden_size": 32,
-    "lr": 1e-3,
-    "dropout": 0.0,
-    "lookback": 24,
-    "batch_size": 64,
-    "weight_decay": 0.0,
-    "max_epochs": 3,
-    "horizon": 1,
-    "max_gap": 3,
-    "data_fraction": 1.0,
-    "seed": 0,
-    "variant": "hourly",
-}
 
 #: The keys that select the data (a checkpoint records them; evaluation must use the same).
 DATA_KEYS: tuple[str, ...] = ("lookback", "horizon", "max_gap", "data_fraction", "variant")
@@ -108,29 +89,6 @@ class LSTMRegressor(TunedModule):
         self.log_train_loss()
 
 
-def lstm_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``config`` merged into :data:`LSTM_DEFAULTS` and validated.
-
-    Args:
-        config: a (partial) trial configuration.
-
-    Returns:
-        The complete configuration with normalised types.
-
-    Raises:
-        ValueError: for unknown keys or values out of range.
-    """
-    cfg = merge_config(LSTM_DEFAULTS, config, "train_lstm")
-    for key, low, high in (("num_layers", 1, 8), ("hidden_size", 1, 4096), ("lookback", 1, 24 * 14),
-                           ("batch_size", 1, 65536), ("max_epochs", 1, None), ("horizon", 1, 24 * 7),
-                           ("max_gap", 0, 48), ("seed", 0, 2**32 - 1)):
-        cfg[key] = check_int(cfg, key, low, high)
-    check_common(cfg)
-    if cfg["variant"] not in AQ_VARIANTS:
-        raise ValueError(f"train_lstm: variant must be one of {AQ_VARIANTS}, got {cfg['variant']!r}")
-    return cfg
-
-
 def fit_lstm(config: Mapping[str, Any] | None = None, callbacks: Sequence[pl.Callback] = (),
              log_dir: str | None = None) -> tuple[pl.Trainer, LSTMRegressor]:
     """Train the LSTM (in or outside Tune) and return the trainer and model.
@@ -179,30 +137,6 @@ def train_lstm(config: dict[str, Any]) -> None:
             ``trainables.data``). Defaults in :data:`LSTM_DEFAULTS`.
     """
     fit_lstm(config, callbacks=[tune_report_callback(LSTM_METRICS)])
-
-
-def lstm_space(**fixed: Any) -> dict[str, Any]:
-    """A Tune param space for :func:`train_lstm`.
-
-    Args:
-        **fixed: constants added to (or overriding) the space, e.g. ``max_epochs=10``.
-
-    Returns:
-        ``{name: tune domain or constant}``.
-    """
-    from ray import tune
-
-    space: dict[str, Any] = {
-        "num_layers": tune.randint(1, 4),  # 1..3
-        "hidden_size": tune.choice([16, 32, 64, 128]),
-        "lr": tune.loguniform(1e-4, 1e-2),
-        "dropout": tune.uniform(0.0, 0.5),
-        "lookback": tune.choice([6, 12, 24, 48, 72]),
-        "batch_size": tune.choice([32, 64, 128, 256]),
-    }
-    space.update(fixed)
-    lstm_config(constants(space))  # a typo or a bad fixed value fails here, not in every trial
-    return space
 
 
 @contextlib.contextmanager
