@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from raytune_llm.cli import main
+from tests.support.blocking import TORCH, block_modules
 
 
 @pytest.mark.llm
@@ -163,16 +164,7 @@ def test_recommend_prints_the_recommendation(cnn_meta, capsys):
 
 
 #: Runs the CLI with torch and Lightning made unimportable (an install without the ``train`` extra).
-WITHOUT_TORCH = """
-import importlib.abc, sys
-class Blocker(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"torch", "pytorch_lightning", "lightning"}:
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked for the test)")
-sys.meta_path.insert(0, Blocker())
-from raytune_llm.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+WITHOUT_TORCH = block_modules(TORCH) + "from raytune_llm.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 
 @pytest.mark.llm

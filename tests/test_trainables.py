@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.blocking import TORCH, block_modules
+
 REPO = Path(__file__).resolve().parent.parent
 # Ray workers import trainables from the repository and this module's trainables from tests/.
 PYTHONPATH = os.pathsep.join(p for p in [str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")] if p)
@@ -80,13 +82,7 @@ def test_public_api_and_cheap_import():
 
 
 def test_without_torch_rastrigin_and_the_spaces_work_and_lstm_names_the_extra():
-    code = textwrap.dedent("""
-        import importlib.abc, sys
-        class Blocker(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in {"torch", "pytorch_lightning", "lightning"}:
-                    raise ModuleNotFoundError(f"No module named {name!r} (blocked for the test)")
-        sys.meta_path.insert(0, Blocker())
+    code = block_modules(TORCH) + textwrap.dedent("""
         from trainables import cnn_space, lstm_space, rastrigin_space, with_gpus
         assert len(rastrigin_space(2)) == 2
         assert "lr" in lstm_space(max_epochs=2) and cnn_space("digits")["dataset"] == "digits"  # no torch needed
