@@ -11,9 +11,11 @@ from ray.tune.search import ConcurrencyLimiter
 from support.fault_server import FaultServer
 
 from raytune_llm import LLMSearcher
+from raytune_llm.errors import LLMError
 from raytune_llm.llm.testing import ScriptedBackend
 from raytune_llm.proposals.history import ANALYSIS_MAX_CHARS, answer_schema, history_messages
 from raytune_llm.proposals.swarm import Trial
+from raytune_llm.searchers.llm_history import WAIT_ANSWERS
 from raytune_llm.space import SearchSpace
 
 
@@ -60,6 +62,33 @@ def test_falls_back_to_sobol_while_the_llm_is_slow():
     drive(s, 6, start=12)
     assert "llm" in {h["origin"] for h in s.history}
     s.close()
+
+
+def test_wait_for_llm_asks_again_when_an_answer_brings_nothing_new():
+    one, other = {"x": 0.5, "n": 3, "act": "a", "lr": 0.01}, {"x": 0.25, "n": 2, "act": "b", "lr": 0.02}
+    backend = ScriptedBackend([{"configs": [one]}, {"configs": [one]}, {"configs": [other]}],
+                              default={"configs": [one]})
+    s = make(backend, wait_for_llm=True, batch_size=1, queue_target=0)
+    drive(s, 3)
+    s.close()
+    # trial 1's first answer repeats trial 0's configuration: asked again, the second answer is used;
+    # trial 2 gets only repeats: WAIT_ANSWERS answers, then its Sobol point (and one request after it completes)
+    assert [h["origin"] for h in s.history] == ["llm", "llm", "sobol"]
+    assert [h["config"] for h in s.history[:2]] == [one, other]
+    assert len(backend.calls) == 3 + WAIT_ANSWERS + 1
+    seeds = [kw["seed"] for _, _, kw in backend.calls]
+    assert len(set(seeds)) == len(seeds)  # each answer asked again is sampled afresh
+
+
+def test_wait_for_llm_does_not_repeat_a_failed_request():
+    backend = ScriptedBackend([LLMError("down")])
+    s = make(backend, wait_for_llm=True, batch_size=1, queue_target=0, worker_options={"max_retries": 0})
+    drive(s, 2)
+    s.close()
+    assert [h["origin"] for h in s.history] == ["sobol", "sobol"]
+    # per trial, at most the request sent when the trial before completed and the one it waited for
+    # (asking again after a failure would make it at least WAIT_ANSWERS for the first trial alone)
+    assert len(backend.calls) <= 4 < 2 + WAIT_ANSWERS
 
 
 def test_proposals_are_screened_against_history_queue_and_each_other():

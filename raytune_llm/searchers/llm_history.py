@@ -6,7 +6,8 @@ trials); it answers with as many configurations as there are free trial slots pl
 kept ahead of demand, so one request fills a cluster. Every proposal is screened (repaired or
 rejected, de-duplicated against tried, in-flight and queued configurations). When the queue is
 empty and the LLM is slow or failing, a scrambled Sobol point is used instead (origin
-``"sobol"``), so ``suggest()`` never stalls.
+``"sobol"``), so ``suggest()`` never stalls; with ``wait_for_llm`` an answer that brings nothing new
+is asked for again, a bounded number of times, before that.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from raytune_llm.proposals.screening import screen_configs
 from raytune_llm.searchers.base import LLMSearcherBase
 
 MAX_BATCH = 16
+WAIT_ANSWERS = 3  # with wait_for_llm: answers awaited for one trial before it gets a Sobol point
 
 
 class LLMSearcher(LLMSearcherBase):
@@ -80,17 +82,38 @@ class LLMSearcher(LLMSearcherBase):
                 self.counters["llm_used"] += 1
                 return config, "llm", None
         self._request()  # this trial still needs a configuration: it counts among the free slots
-        if self.wait_for_llm and self._future is not None:
-            self._poll_llm(block=True)
-            item = self.queue.pop()
-            if item is not None:
+        if self.wait_for_llm:
+            config = self._await_config(seen)
+            if config is not None:
                 self.counters["llm_used"] += 1
-                return item[1], "llm", None
+                return config, "llm", None
         for _ in range(100):
             flat = self.space.flat_from_unit(self.filler.next())
             if self.space.key(flat) not in seen:
                 break
         return flat, "sobol", None
+
+    def _await_config(self, seen: set[str]) -> dict[str, Any] | None:
+        """``wait_for_llm``: wait for the outstanding answer and take its first new configuration.
+
+        An answer that brings none (every configuration rejected or already tried) is asked for again,
+        up to ``WAIT_ANSWERS`` answers for this trial; a request that timed out or failed is not
+        repeated (waiting again would only stall the trial). ``None``: the trial gets a Sobol point.
+        """
+        for attempt in range(WAIT_ANSWERS):
+            if attempt:
+                self._request()
+            if self._future is None:
+                return None
+            failed = self.counters["llm_failed"]
+            self._poll_llm(block=True)
+            while len(self.queue):
+                key, config = self.queue.pop()
+                if key not in seen:
+                    return config
+            if self._future is not None or self.counters["llm_failed"] > failed:
+                return None
+        return None
 
     def _observe(self, live: dict[str, Any], cost: float) -> None:
         """Nothing to update: the history (kept by the base class) is the model."""
