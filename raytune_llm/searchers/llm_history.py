@@ -75,12 +75,11 @@ class LLMSearcher(LLMSearcherBase):
     def _propose(self, trial_id: str) -> tuple[dict[str, Any], str, Any] | None:
         assert self.space is not None and self.filler is not None
         seen = self._seen_keys()
-        while len(self.queue):
-            key, config = self.queue.pop()
-            if key not in seen:
-                self._request(taking=1)
-                self.counters["llm_used"] += 1
-                return config, "llm", None
+        config = self._pop_new(seen)
+        if config is not None:
+            self._request(taking=1)
+            self.counters["llm_used"] += 1
+            return config, "llm", None
         self._request()  # this trial still needs a configuration: it counts among the free slots
         if self.wait_for_llm:
             config = self._await_config(seen)
@@ -92,6 +91,14 @@ class LLMSearcher(LLMSearcherBase):
             if self.space.key(flat) not in seen:
                 break
         return flat, "sobol", None
+
+    def _pop_new(self, seen: set[str]) -> dict[str, Any] | None:
+        """The first queued configuration not in ``seen`` (those before it are dropped), or None."""
+        while len(self.queue):
+            key, config = self.queue.pop()
+            if key not in seen:
+                return config
+        return None
 
     def _await_config(self, seen: set[str]) -> dict[str, Any] | None:
         """``wait_for_llm``: wait for the outstanding answer and take its first new configuration.
@@ -107,10 +114,9 @@ class LLMSearcher(LLMSearcherBase):
                 return None
             failed = self.counters["llm_failed"]
             self._poll_llm(block=True)
-            while len(self.queue):
-                key, config = self.queue.pop()
-                if key not in seen:
-                    return config
+            config = self._pop_new(seen)
+            if config is not None:
+                return config
             if self._future is not None or self.counters["llm_failed"] > failed:
                 return None
         return None
