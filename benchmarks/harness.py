@@ -1112,33 +1112,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         log = RunLog(f"{args.out}-runs.jsonl", settings, resume=args.resume)
     except ValueError as exc:
         parser.error(str(exc))
-    for sname in snames:
+    cells = [(fname, dim, conc, sname, seed) for fname in fnames for dim in dims for conc in concs
+             for sname in snames for seed in range(args.seeds)]
+    kept: dict[tuple[str, int, int, str, int], RunResult] = {}
+    for fname, dim, conc, sname, seed in cells:
+        r = log.done(sname, functions[fname].name, dim, conc, seed)
+        if r is not None and r.target == functions[fname].target_value(dim):  # else --target changed: rerun
+            kept[fname, dim, conc, sname, seed] = r
+    # Warm up only the searchers with a run to do: a rerun that only rewrites the tables starts no searcher
+    # (an LLM searcher's warm-up would leave a model request running at exit).
+    for sname in dict.fromkeys(cell[3] for cell in cells if cell not in kept):
         warm_up(sname)
     results: list[RunResult] = []
-    total = len(fnames) * len(dims) * len(concs) * len(snames) * args.seeds
-    done = 0
-    for fname in fnames:
-        for dim in dims:
-            for conc in concs:
-                for sname in snames:
-                    for seed in range(args.seeds):
-                        r = log.done(sname, functions[fname].name, dim, conc, seed)
-                        if r is None or r.target != functions[fname].target_value(dim):  # --target changed
-                            searcher = make_searcher(sname, seed)
-                            r = run_searcher(
-                                searcher, functions[fname], dim,
-                                budget=args.budget, concurrency=conc, seed=seed,
-                                durations=args.durations, name=sname,
-                            )
-                            log.append(r)
-                        results.append(r)
-                        done += 1
-                        logger.info(
-                            "[%d/%d] %s %s d=%d c=%d seed=%d: best %.4g, evals_to_target %s",
-                            done, total, sname, fname, dim, conc, seed,
-                            r.best_at_budget if r.best_at_budget is not None else float("nan"),
-                            r.evals_to_target,
-                        )
+    for done, (fname, dim, conc, sname, seed) in enumerate(cells, start=1):
+        r = kept.get((fname, dim, conc, sname, seed))
+        if r is None:
+            r = run_searcher(
+                make_searcher(sname, seed), functions[fname], dim,
+                budget=args.budget, concurrency=conc, seed=seed,
+                durations=args.durations, name=sname,
+            )
+            log.append(r)
+        results.append(r)
+        logger.info(
+            "[%d/%d] %s %s d=%d c=%d seed=%d: best %.4g, evals_to_target %s",
+            done, len(cells), sname, fname, dim, conc, seed,
+            r.best_at_budget if r.best_at_budget is not None else float("nan"),
+            r.evals_to_target,
+        )
 
     rows = summarize(results)
     md_path, json_path = write_results(rows, results, args.out, command=command)

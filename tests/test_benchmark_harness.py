@@ -414,12 +414,18 @@ def test_main_resume_runs_only_what_is_missing(tmp_path: Path, monkeypatch: pyte
         fh.write('{"searcher": "random", "values": [1.0')  # a line cut short by a kill
 
     ran: list[int] = []
+    warmed: list[str] = []
     real = harness.run_searcher
-    monkeypatch.setattr(harness, "run_searcher",  # budget 5: not the warm-up run (budget 4)
-                        lambda *a, **kw: (kw["budget"] == 5 and ran.append(kw["seed"])) or real(*a, **kw))
+    monkeypatch.setattr(harness, "run_searcher",  # budget 5: a run; budget 4: the warm-up
+                        lambda *a, **kw: (ran if kw["budget"] == 5 else warmed).append(kw.get("seed"))
+                        or real(*a, **kw))
     capsys.readouterr()
     assert harness.main([*base, "--seeds", "2", "--resume"]) == 0
     assert "1 runs kept" in capsys.readouterr().err and ran == [1]  # seed 0 came from the log
+    assert len(warmed) == 1
+    warmed.clear()
+    assert harness.main([*base, "--seeds", "2", "--resume"]) == 0  # nothing to run: only the tables
+    assert ran == [1] and warmed == []  # no searcher started, not even the warm-up
     runs = harness.load_results(tmp_path / "resume.json")
     assert [r.seed for r in runs] == [0, 1] and runs[0].values == first[0].values
     assert [json.loads(line).get("seed") for line in log.read_text().splitlines()] == [None, 0, 1]  # cut line gone
