@@ -11,7 +11,9 @@ test (ties left out).
 For each searcher against ``--base``, over every cell both ran (``--by`` splits them further):
 seeds better, worse and tied; the sign test's p; the cells where its median is better; the median
 over cells of its median over the base's. ``--cells`` adds the per-cell table; ``--common`` keeps
-only the cells where every compared searcher ran, so that the rows cover the same cells.
+only the cells where every compared searcher ran, so that the rows cover the same cells. ``--at N``
+compares at a smaller budget, read from the committed traces: the best value after the first ``N``
+evaluations (``best_trace[N - 1]``), or, with ``--metric evals``, the target reached within ``N``.
 
 Reads the ``.json`` (or ``.json.gz``) files the harness writes; several files are merged, and a
 run found in two files with different results is an error rather than a silent choice.
@@ -88,8 +90,30 @@ def load_runs(paths: Iterable[str | Path]) -> dict[Cell, dict[str, dict[int, dic
     return out
 
 
-def _value(run: dict[str, Any], metric: str) -> float:
-    """The run's value, lower is better; a run with no value (no trial completed, NaN) counts as the worst."""
+def _value(run: dict[str, Any], metric: str, at: int | None = None) -> float:
+    """The run's value, lower is better; a run with no value (no trial completed, NaN) counts as the worst.
+
+    With ``at``, the value after the first ``at`` evaluations instead of the whole budget: the best
+    so far then (``best_trace[at - 1]``; a run that completed fewer trials, its last), or the
+    evaluations to the target, counted as ``at + 1`` where it took more than ``at``.
+
+    Raises:
+        ValueError: ``at`` below 1 or above the run's budget, or a run without a trace.
+    """
+    if at is not None:
+        budget = run.get("budget")
+        if at < 1 or (budget is not None and at > budget):
+            raise ValueError(f"--at {at} is outside 1..{budget}, the budget of a run of {run.get('searcher')!r} "
+                             f"on {run.get('function')}; pass an --at within every compared run's budget")
+        if metric == "evals":
+            evals = run.get("evals_to_target")
+            return float(at + 1) if evals is None or evals > at else float(evals)
+        trace = run.get("best_trace")
+        if trace is None:
+            raise ValueError(f"a run of {run.get('searcher')!r} on {run.get('function')} has no best_trace to read "
+                             f"--at {at} from; compare it at its budget (no --at)")
+        best = trace[min(at, len(trace)) - 1] if trace else None
+        return math.inf if best is None or math.isnan(float(best)) else float(best)
     if metric == "evals":
         evals = run.get("evals_to_target")
         if evals is None:
@@ -125,10 +149,12 @@ class Comparison:
 
 
 def compare(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *, metric: str = "best",
-            by: str | None = None, searchers: Sequence[str] | None = None, common: bool = False) -> list[Comparison]:
+            by: str | None = None, searchers: Sequence[str] | None = None, common: bool = False,
+            at: int | None = None) -> list[Comparison]:
     """Pair every searcher's runs with ``base``'s by cell and seed; one :class:`Comparison` per
     searcher (and per value of ``by``: ``function``, ``dim`` or ``concurrency``). With ``common``,
-    only the cells where every searcher (of ``searchers``, else of the runs) ran count.
+    only the cells where every searcher (of ``searchers``, else of the runs) ran count; with ``at``,
+    the runs are compared after their first ``at`` evaluations (see :func:`_value`).
 
     Raises:
         ValueError: ``base`` ran in none of the cells, or ``by`` is not one of :data:`GROUPS`.
@@ -156,8 +182,8 @@ def compare(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *
             if not seeds:
                 continue
             c = found.setdefault((name, group), Comparison(name, group))
-            mine = [_value(by_searcher[name][s], metric) for s in seeds]
-            theirs = [_value(by_searcher[base][s], metric) for s in seeds]
+            mine = [_value(by_searcher[name][s], metric, at) for s in seeds]
+            theirs = [_value(by_searcher[base][s], metric, at) for s in seeds]
             c.wins += sum(a < b for a, b in zip(mine, theirs))
             c.losses += sum(a > b for a, b in zip(mine, theirs))
             c.ties += sum(a == b for a, b in zip(mine, theirs))
@@ -192,7 +218,7 @@ def comparison_table(rows: Sequence[Comparison], base: str, by: str | None) -> s
 
 
 def cell_table(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *, metric: str = "best",
-               searchers: Sequence[str] | None = None, common: bool = False) -> str:
+               searchers: Sequence[str] | None = None, common: bool = False, at: int | None = None) -> str:
     """Per cell: each searcher's median over all its seeds and, in brackets, the seeds (of those the
     base also ran) on which it is better than ``base``; with ``common``, only the cells where all ran."""
     names = list(searchers) if searchers else sorted({n for s in runs.values() for n in s})
@@ -207,11 +233,11 @@ def cell_table(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str
             if n not in s:
                 row.append("")
                 continue
-            med = statistics.median(_value(r, metric) for r in s[n].values())
+            med = statistics.median(_value(r, metric, at) for r in s[n].values())
             if n == base or base not in s:
                 row.append(_fmt(med))
             else:
-                wins = sum(_value(s[n][k], metric) < _value(s[base][k], metric) for k in set(s[n]) & set(s[base]))
+                wins = sum(_value(s[n][k], metric, at) < _value(s[base][k], metric, at) for k in set(s[n]) & set(s[base]))
                 row.append(f"{_fmt(med)} ({wins})")
         lines.append(f"| {cell[0]} | {cell[1]} | {cell[2]} | " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -229,21 +255,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--common", action="store_true",
                         help="only the cells where every compared searcher ran (so that the rows share their cells)")
     parser.add_argument("--cells", action="store_true", help="also print the per-cell table")
+    parser.add_argument("--at", type=int, metavar="N",
+                        help="compare after the first N evaluations of each run (read from its trace) instead of "
+                             "at its budget")
     args = parser.parse_args(argv)
     searchers = [s for s in args.searchers.split(",") if s] if args.searchers else None
     try:
         runs = load_runs(args.files)
-        rows = compare(runs, args.base, metric=args.metric, searchers=searchers, common=args.common)
+        rows = compare(runs, args.base, metric=args.metric, searchers=searchers, common=args.common, at=args.at)
         if args.by:
-            rows += compare(runs, args.base, metric=args.metric, by=args.by, searchers=searchers, common=args.common)
+            rows += compare(runs, args.base, metric=args.metric, by=args.by, searchers=searchers, common=args.common,
+                            at=args.at)
             rows.sort(key=lambda c: ((searchers or []).index(c.searcher) if searchers else 0, c.searcher,
                                      c.group != "all", _group_key(c.group)))
+        table = cell_table(runs, args.base, metric=args.metric, searchers=searchers, common=args.common,
+                           at=args.at) if args.cells else None
     except (OSError, ValueError, KeyError) as exc:
         parser.error(str(exc))
     print(comparison_table(rows, args.base, args.by))
-    if args.cells:
+    if table is not None:
         print()
-        print(cell_table(runs, args.base, metric=args.metric, searchers=searchers, common=args.common))
+        print(table)
     return 0
 
 

@@ -114,3 +114,32 @@ def test_rows_follow_the_searchers_given(tmp_path, capsys):
     assert compare.main([str(path), "--searchers", "b,a", "--by", "dim"]) == 0
     rows = [line.split(" | ")[0] for line in capsys.readouterr().out.splitlines()[2:]]
     assert rows == ["| b", "| b", "| a", "| a"]
+
+
+def test_at_compares_after_the_first_n_evaluations(tmp_path, capsys):
+    # "a" leads after 2 evaluations on every seed and trails at the budget; seed 2 of "a" completed only 2 trials
+    traces = {"pso": [[9.0, 8.0, 1.0], [9.0, 9.0, 2.0], [7.0, 7.0, 3.0]],
+              "a": [[5.0, 5.0, 4.0], [5.0, 5.0, 5.0], [6.0, 6.0]]}
+    evals = {"pso": [3, None, None], "a": [2, 1, None]}
+    runs = [dict(run(n, s, trace[-1], evals=evals[n][s], budget=3), best_trace=trace)
+            for n, ts in traces.items() for s, trace in enumerate(ts)]
+    path = write(tmp_path / "r.json", runs)
+    loaded = compare.load_runs([path])
+    (end,) = compare.compare(loaded, "pso")
+    assert (end.wins, end.losses, end.ties) == (0, 3, 0)
+    (early,) = compare.compare(loaded, "pso", at=2)
+    assert (early.wins, early.losses, early.ties) == (3, 0, 0)
+    (last,) = compare.compare(loaded, "pso", at=3)  # a short trace gives its last value: 6.0 against 3.0
+    assert (last.wins, last.losses) == (0, 3)
+    (reached,) = compare.compare(loaded, "pso", metric="evals", at=1)  # within 1: only a's seed 1; others 2
+    assert (reached.wins, reached.losses, reached.ties) == (1, 0, 2)
+    assert compare.main([str(path), "--at", "2", "--cells"]) == 0
+    out = capsys.readouterr().out
+    assert "| a | 3 | 0 | 0 |" in out and "| f | 2 | 1 | 8 | 5 (3) |" in out
+    for bad in ("0", "4"):
+        with pytest.raises(SystemExit):
+            compare.main([str(path), "--at", bad])
+        assert f"--at {bad} is outside 1..3" in capsys.readouterr().err
+    no_trace = write(tmp_path / "old.json", [run("pso", 0, 1.0), run("a", 0, 2.0)])
+    with pytest.raises(ValueError, match="has no best_trace to read --at 2 from"):
+        compare.compare(compare.load_runs([no_trace]), "pso", at=2)
