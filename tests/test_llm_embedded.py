@@ -13,7 +13,7 @@ import pytest
 from ray import tune
 
 from raytune_llm import SearchSpace
-from raytune_llm.errors import LLMTimeoutError
+from raytune_llm.errors import LLMTimeoutError, LLMUnavailableError
 from raytune_llm.llm import LLMRequest, LLMWorker, get_backend
 from raytune_llm.proposals.prompts import propose_messages
 
@@ -61,6 +61,21 @@ def test_worker_with_embedded_model(embedded):
         result = worker.submit(LLMRequest(propose_messages(SPACE, 2, metric="acc", mode="max"),
                                           SPACE.json_schema(2), seed=4, max_tokens=300)).result(timeout=300)
     assert len(result.value["configs"]) == 2 and worker.stats.succeeded == 1
+
+
+def test_closing_the_worker_stops_the_embedded_generation(embedded):
+    worker = LLMWorker(embedded, timeout_s=120)
+    future = worker.submit(LLMRequest(propose_messages(SPACE, 8, metric="m", mode="min"), SPACE.json_schema(8),
+                                      seed=0, max_tokens=1500))
+    while not future.running():
+        time.sleep(0.01)
+    worker.close()
+    with pytest.raises(LLMUnavailableError, match="worker was closed; generation stopped"):
+        future.result(timeout=60)
+    # the model is free at once: a lock held by an abandoned generation would make this time out
+    _, lock = embedded._model()
+    assert lock.acquire(timeout=5)
+    lock.release()
 
 
 def _free_port() -> int:

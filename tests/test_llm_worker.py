@@ -131,6 +131,30 @@ def test_queue_limit_and_close_fail_pending_requests():
         worker.submit(request()).result(timeout=1)
 
 
+def test_close_cancels_a_running_generation():
+    from raytune_llm.llm.base import cancelled
+
+    started, stopped = threading.Event(), threading.Event()
+
+    def generating(messages, schema):  # a backend that checks between tokens, as llama.cpp's does
+        started.set()
+        for _ in range(1000):
+            if cancelled():
+                stopped.set()
+                raise LLMUnavailableError("generation stopped")
+            threading.Event().wait(0.01)
+        return {"x": 1}
+
+    worker = fast_worker(ScriptedBackend([generating]), timeout_s=30)
+    future = worker.submit(request())
+    assert started.wait(5)
+    worker.close()
+    with pytest.raises(LLMUnavailableError, match="generation stopped"):
+        future.result(timeout=5)  # not the 10 s the generation would take, nor the 30 s timeout
+    assert stopped.is_set() and worker.stats.attempts == 1  # stopped, and not retried
+    assert not cancelled()  # the flag belongs to the worker's attempt thread, not to this one
+
+
 def test_rate_limit_spaces_out_attempts():
     import time
 

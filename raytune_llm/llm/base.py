@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +33,31 @@ class Usage:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_CANCEL = threading.local()
+
+
+def cancelled() -> bool:
+    """Whether the request running on this thread was cancelled: its worker was closed.
+
+    A backend that generates token by token (llama.cpp in-process) checks it between two tokens
+    and stops, so that a closed worker leaves no generation holding the model; a backend that
+    cannot stop a request mid-way ignores it (the request then ends at its answer or timeout).
+    """
+    event = getattr(_CANCEL, "event", None)
+    return event is not None and event.is_set()
+
+
+@contextlib.contextmanager
+def cancel_on(event: threading.Event) -> Iterator[None]:
+    """Within the block, :func:`cancelled` on this thread is true once ``event`` is set."""
+    previous = getattr(_CANCEL, "event", None)
+    _CANCEL.event = event
+    try:
+        yield
+    finally:
+        _CANCEL.event = previous
 
 
 @runtime_checkable
@@ -66,7 +93,8 @@ class LLMBackend(Protocol):
             max_tokens: bound on the answer's length.
             seed: sampling seed, where the backend supports one.
             timeout: seconds the call may take; backends stop generating (or abort the request)
-                when they can, and the worker enforces it in any case.
+                when they can, and the worker enforces it in any case. Likewise a backend that
+                can stop between tokens checks :func:`cancelled` (its worker was closed).
 
         Returns:
             The parsed JSON value, whose shape and types match ``schema`` (value checks such as

@@ -21,7 +21,7 @@ from typing import Any
 
 from raytune_llm._imports import require
 from raytune_llm.errors import LLMConfigError, LLMError, LLMTimeoutError, LLMUnavailableError, MissingExtraError
-from raytune_llm.llm.base import Message, Usage, parse_json_answer
+from raytune_llm.llm.base import Message, Usage, cancelled, parse_json_answer
 from raytune_llm.llm.gbnf import schema_to_gbnf
 
 EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -246,6 +246,9 @@ class LlamaCppBackend:
                     if _SHUTDOWN.is_set():
                         stream.close()
                         raise LLMUnavailableError("the process is exiting; generation stopped")
+                    if cancelled():
+                        stream.close()
+                        raise LLMUnavailableError("the LLM worker was closed; generation stopped")
             except ValueError as exc:  # e.g. prompt longer than n_ctx
                 raise LLMError(f"llama.cpp rejected the request: {exc}") from exc
             total_tokens = int(getattr(model, "n_tokens", 0))

@@ -31,7 +31,7 @@ from raytune_llm.errors import (
     LLMTimeoutError,
     LLMUnavailableError,
 )
-from raytune_llm.llm.base import LLMBackend, Message, Usage
+from raytune_llm.llm.base import LLMBackend, Message, Usage, cancel_on
 
 logger = logging.getLogger("raytune_llm.llm")
 
@@ -293,7 +293,9 @@ class LLMWorker:
             return len(self._queue)
 
     def close(self) -> None:
-        """Stop the threads and fail every queued request; idempotent. A running attempt is abandoned."""
+        """Stop the threads and fail every queued request; idempotent. A running attempt on a
+        backend that generates token by token (llama.cpp in-process) stops at the next token and
+        fails; on others it runs to its answer or its timeout, as before."""
         with self._lock:
             self._closed.set()
             queued = list(self._queue)
@@ -397,10 +399,11 @@ class LLMWorker:
         def call() -> None:
             start = time.perf_counter()
             try:
-                value, usage = self.backend.complete_json(
-                    request.messages, request.schema, temperature=request.temperature,
-                    max_tokens=request.max_tokens, seed=seed, timeout=timeout,
-                )
+                with cancel_on(self._closed):  # close() stops a generation between two tokens
+                    value, usage = self.backend.complete_json(
+                        request.messages, request.schema, temperature=request.temperature,
+                        max_tokens=request.max_tokens, seed=seed, timeout=timeout,
+                    )
                 if not usage.latency_s:
                     usage = Usage(usage.prompt_tokens, usage.completion_tokens, time.perf_counter() - start, usage.model)
                 box["result"] = (value, usage)
