@@ -579,7 +579,19 @@ def warm_up(name: str) -> None:
     Args:
         name: Registered searcher name.
     """
-    run_searcher(make_searcher(name, 0), FUNCTIONS["sphere"], 2, budget=4, concurrency=2, seed=0, name=name)
+    searcher = make_searcher(name, 0)
+    try:
+        run_searcher(searcher, FUNCTIONS["sphere"], 2, budget=4, concurrency=2, seed=0, name=name)
+    finally:
+        close_searcher(searcher)
+
+
+def close_searcher(searcher: Searcher) -> None:
+    """Closes a searcher that has ``close()`` (raytune-llm's: stops its LLM worker, and with it a
+    model request still running), so that nothing of one run goes on computing into the next."""
+    close = getattr(searcher, "close", None)
+    if callable(close):
+        close()
 
 
 # --------------------------------------------------------------------------- #
@@ -1127,11 +1139,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for done, (fname, dim, conc, sname, seed) in enumerate(cells, start=1):
         r = kept.get((fname, dim, conc, sname, seed))
         if r is None:
-            r = run_searcher(
-                make_searcher(sname, seed), functions[fname], dim,
-                budget=args.budget, concurrency=conc, seed=seed,
-                durations=args.durations, name=sname,
-            )
+            searcher = make_searcher(sname, seed)
+            try:
+                r = run_searcher(
+                    searcher, functions[fname], dim,
+                    budget=args.budget, concurrency=conc, seed=seed,
+                    durations=args.durations, name=sname,
+                )
+            finally:
+                close_searcher(searcher)
             log.append(r)
         results.append(r)
         logger.info(

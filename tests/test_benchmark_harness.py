@@ -456,6 +456,23 @@ def test_main_resume_runs_only_what_is_missing(tmp_path: Path, monkeypatch: pyte
     assert ran == [] and "another version of the code" in err and "1 unreadable lines dropped" in err
 
 
+def test_main_closes_every_searcher_it_makes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # raytune-llm's searchers stop their LLM worker (and a model request still running) on close()
+    made, closed = [], []
+    real = harness.make_searcher
+
+    def tracked(name: str, seed: int):
+        searcher = real(name, seed)
+        searcher.close = lambda: closed.append(searcher)
+        made.append(searcher)
+        return searcher
+
+    monkeypatch.setattr(harness, "make_searcher", tracked)
+    assert harness.main(["--functions", "sphere", "--dims", "2", "--budget", "4", "--seeds", "2",
+                         "--searchers", "random", "--out", str(tmp_path / "c")]) == 0
+    assert len(made) == 3 and closed == made  # the warm-up and both runs, each closed once
+
+
 def log_line_of(run: harness.RunResult) -> str:
     return json.dumps(run.to_dict())
 
