@@ -64,18 +64,38 @@ def test_worker_with_embedded_model(embedded):
 
 
 def test_closing_the_worker_stops_the_embedded_generation(embedded):
+    _, lock = embedded._model()
     worker = LLMWorker(embedded, timeout_s=120)
     future = worker.submit(LLMRequest(propose_messages(SPACE, 8, metric="m", mode="min"), SPACE.json_schema(8),
                                       seed=0, max_tokens=1500))
-    while not future.running():
+    deadline = time.monotonic() + 60
+    while not lock.locked():  # the generation is under way
+        assert not future.done() and time.monotonic() < deadline
         time.sleep(0.01)
     worker.close()
     with pytest.raises(LLMUnavailableError, match="worker was closed; generation stopped"):
         future.result(timeout=60)
     # the model is free at once: a lock held by an abandoned generation would make this time out
-    _, lock = embedded._model()
     assert lock.acquire(timeout=5)
     lock.release()
+
+
+def test_a_closed_worker_does_not_start_a_generation_that_waited_for_the_model(embedded, monkeypatch):
+    model, lock = embedded._model()
+    started = []
+    real = model.create_chat_completion
+    monkeypatch.setattr(model, "create_chat_completion", lambda *a, **kw: started.append(1) or real(*a, **kw))
+    with lock:  # another user holds the model
+        worker = LLMWorker(embedded, timeout_s=120)
+        future = worker.submit(LLMRequest(propose_messages(SPACE, 2, metric="m", mode="min"), SPACE.json_schema(2),
+                                          seed=0, max_tokens=300))
+        while not future.running():
+            time.sleep(0.01)
+        time.sleep(0.2)  # the attempt is waiting for the lock
+        worker.close()
+    with pytest.raises(LLMUnavailableError, match="worker was closed"):
+        future.result(timeout=5)
+    assert started == []  # failed on taking the lock, before the prompt is read
 
 
 def _free_port() -> int:

@@ -20,12 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 from raytune_llm.errors import LLMConfigError
-from raytune_llm.llm.base import LLMBackend, Message, Usage
+from raytune_llm.llm.base import LLMBackend, Message, Usage, cancelled
 from raytune_llm.llm.worker import LLMRequest, LLMResult, LLMWorker, UsageStats
 
 __all__ = [
     "LLMBackend", "LLMRequest", "LLMResult", "LLMWorker", "Message", "Usage", "UsageStats",
-    "backend_spec", "get_backend",
+    "backend_spec", "cancelled", "get_backend",
 ]
 
 _FORMS = ("'embedded', 'llama-cpp:/path/model.gguf', 'openai:MODEL', 'ray:<one of these>', an object "

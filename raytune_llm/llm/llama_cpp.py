@@ -212,6 +212,17 @@ class LlamaCppBackend:
             self._grammars[key] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
         return self._grammars[key]
 
+    @staticmethod
+    def _check_still_wanted(deadline: float | None, timeout: float | None) -> None:
+        """Raises if the answer is no longer wanted: past the deadline, the process exiting, or the
+        worker closed (:func:`~raytune_llm.llm.base.cancelled`)."""
+        if deadline is not None and time.monotonic() > deadline:
+            raise LLMTimeoutError(f"llama.cpp generation stopped at the {timeout:g} s timeout")
+        if _SHUTDOWN.is_set():
+            raise LLMUnavailableError("the process is exiting; generation stopped")
+        if cancelled():
+            raise LLMUnavailableError("the LLM worker was closed; generation stopped")
+
     def complete_json(
         self,
         messages: Sequence[Message],
@@ -230,6 +241,7 @@ class LlamaCppBackend:
         pieces: list[str] = []
         finish_reason = None
         with lock:
+            self._check_still_wanted(deadline, timeout)  # it may have waited for the lock
             try:
                 # streamed so that a deadline can stop the generation between two tokens
                 stream = model.create_chat_completion(
@@ -240,15 +252,11 @@ class LlamaCppBackend:
                     choice = chunk["choices"][0]
                     pieces.append(choice.get("delta", {}).get("content") or "")
                     finish_reason = choice.get("finish_reason") or finish_reason
-                    if deadline is not None and time.monotonic() > deadline:
+                    try:
+                        self._check_still_wanted(deadline, timeout)
+                    except LLMError:
                         stream.close()
-                        raise LLMTimeoutError(f"llama.cpp generation stopped at the {timeout:g} s timeout")
-                    if _SHUTDOWN.is_set():
-                        stream.close()
-                        raise LLMUnavailableError("the process is exiting; generation stopped")
-                    if cancelled():
-                        stream.close()
-                        raise LLMUnavailableError("the LLM worker was closed; generation stopped")
+                        raise
             except ValueError as exc:  # e.g. prompt longer than n_ctx
                 raise LLMError(f"llama.cpp rejected the request: {exc}") from exc
             total_tokens = int(getattr(model, "n_tokens", 0))

@@ -294,8 +294,9 @@ class LLMWorker:
 
     def close(self) -> None:
         """Stop the threads and fail every queued request; idempotent. A running attempt on a
-        backend that generates token by token (llama.cpp in-process) stops at the next token and
-        fails; on others it runs to its answer or its timeout, as before."""
+        backend that generates token by token in this process (llama.cpp) stops at the next token
+        and fails with :class:`LLMUnavailableError`; on others (a server, a Ray actor) it runs to
+        its answer or its timeout, and its answer is dropped."""
         with self._lock:
             self._closed.set()
             queued = list(self._queue)
@@ -368,8 +369,11 @@ class LLMWorker:
                     value = request.validate(value)
             except LLMError as exc:
                 last_error = exc
+                if self._closed.is_set():  # stopped by close(): nothing to warn about, nothing for the breaker
+                    logger.debug("LLM request %r ended by close(): %s", request.tag, exc)
+                    break
                 self._note_attempt_failure(exc)
-                if not exc.retryable or attempt == self.max_retries or self._closed.is_set():
+                if not exc.retryable or attempt == self.max_retries:
                     break
                 self._sleep(self._backoff(attempt, exc))
                 continue
