@@ -588,10 +588,14 @@ def warm_up(name: str) -> None:
 
 def close_searcher(searcher: Searcher) -> None:
     """Closes a searcher that has ``close()`` (raytune-llm's: stops its LLM worker, and with it a
-    model request still running), so that nothing of one run goes on computing into the next."""
+    model request still running), so that nothing of one run goes on computing into the next.
+    Best-effort: an error while closing is logged, never raised over a finished run's result."""
     close = getattr(searcher, "close", None)
     if callable(close):
-        close()
+        try:
+            close()
+        except Exception:  # noqa: BLE001 - the run it belongs to is over and recorded
+            logger.exception("closing %s failed", type(searcher).__name__)
 
 
 # --------------------------------------------------------------------------- #
@@ -1124,19 +1128,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         log = RunLog(f"{args.out}-runs.jsonl", settings, resume=args.resume)
     except ValueError as exc:
         parser.error(str(exc))
-    cells = [(fname, dim, conc, sname, seed) for fname in fnames for dim in dims for conc in concs
-             for sname in snames for seed in range(args.seeds)]
+    jobs = [(fname, dim, conc, sname, seed) for fname in fnames for dim in dims for conc in concs
+            for sname in snames for seed in range(args.seeds)]
     kept: dict[tuple[str, int, int, str, int], RunResult] = {}
-    for fname, dim, conc, sname, seed in cells:
+    for fname, dim, conc, sname, seed in jobs:
         r = log.done(sname, functions[fname].name, dim, conc, seed)
         if r is not None and r.target == functions[fname].target_value(dim):  # else --target changed: rerun
             kept[fname, dim, conc, sname, seed] = r
     # Warm up only the searchers with a run to do: a rerun that only rewrites the tables starts no searcher
     # (an LLM searcher's warm-up would leave a model request running at exit).
-    for sname in dict.fromkeys(cell[3] for cell in cells if cell not in kept):
+    for sname in dict.fromkeys(job[3] for job in jobs if job not in kept):
         warm_up(sname)
     results: list[RunResult] = []
-    for done, (fname, dim, conc, sname, seed) in enumerate(cells, start=1):
+    for done, (fname, dim, conc, sname, seed) in enumerate(jobs, start=1):
         r = kept.get((fname, dim, conc, sname, seed))
         if r is None:
             searcher = make_searcher(sname, seed)
@@ -1146,13 +1150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     budget=args.budget, concurrency=conc, seed=seed,
                     durations=args.durations, name=sname,
                 )
+                log.append(r)
             finally:
                 close_searcher(searcher)
-            log.append(r)
         results.append(r)
         logger.info(
             "[%d/%d] %s %s d=%d c=%d seed=%d: best %.4g, evals_to_target %s",
-            done, len(cells), sname, fname, dim, conc, seed,
+            done, len(jobs), sname, fname, dim, conc, seed,
             r.best_at_budget if r.best_at_budget is not None else float("nan"),
             r.evals_to_target,
         )

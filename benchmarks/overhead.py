@@ -37,7 +37,7 @@ import numpy as np
 from ray.tune.search import Searcher
 
 from benchmarks.functions import FUNCTIONS
-from benchmarks.harness import BASELINES, make_searcher, run_searcher, warm_up, write_results
+from benchmarks.harness import BASELINES, close_searcher, make_searcher, run_searcher, warm_up, write_results
 from benchmarks.searchers import llm_history
 from raytune_llm import LLMPSOSearcher, LLMSearcher
 from raytune_llm.llm.testing import ScriptedBackend
@@ -130,8 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "suggest_p99_ms": r.suggest_s_p99 * 1e3, "wall_s": r.wall_time_s,
                          "llm_positions_used": getattr(searcher, "counters", {}).get("llm_used", "")})
             print(rows[-1], flush=True)
-            if hasattr(searcher, "close"):
-                searcher.close()
+            close_searcher(searcher)
     notes = (f"Rastrigin {DIM}-D, concurrency {CONCURRENCY}, in-process (no Ray cluster): the mean wall time of "
              "`suggest` + `on_trial_complete` per trial over the whole run, and the p99 of one `suggest()` call. "
              "Wall times on a shared machine: compare rows of one file, not across machines.")

@@ -46,6 +46,7 @@ from benchmarks.harness import (
     RunLog,
     RunResult,
     _quantiles,
+    close_searcher,
     compute_evals_to_target,
     make_searcher,
     plot_traces,
@@ -161,8 +162,7 @@ def run_task(task: Any, searcher_name: str, seed: int, *, trials: int, concurren
     wall = time.perf_counter() - start
     hook = getattr(searcher, "benchmark_extra", None)
     extra: dict[str, Any] = dict(hook() or {}) if callable(hook) else {}
-    if hasattr(searcher, "close"):
-        searcher.close()
+    close_searcher(searcher)
     values = recorder.values
     scored = [v for v in values if v is not None]
     best = (min if task.mode == "min" else max)(scored) if scored else None

@@ -40,6 +40,7 @@ from benchmarks.harness import (
     DURATIONS,
     RunResult,
     _quantiles,
+    close_searcher,
     make_searcher,
     run_searcher,
     warm_up,
@@ -265,8 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 r = results[-1]
                 logger.info("%s %s seed %d: busy %.3f, time %.1f, best %.3g", dur, name, seed,
                             r.busy_fraction or 0.0, r.sim_time, r.best_at_budget or float("nan"))
-                if hasattr(searcher, "close"):
-                    searcher.close()
+                close_searcher(searcher)
 
     rows = summarize_utilisation(results)
     table = to_markdown(rows)
