@@ -12,7 +12,7 @@ For each searcher against ``--base``, over every cell both ran (``--by`` splits 
 seeds better, worse and tied; the sign test's p; the cells where its median is better; the median
 over cells of its median over the base's. ``--cells`` adds the per-cell table; ``--common`` keeps
 only the cells where every compared searcher ran, so that the rows cover the same cells. ``--at N``
-compares at a smaller budget, read from the committed traces: the best value after the first ``N``
+compares at a smaller budget, read from the result files' traces: the best value after the first ``N``
 evaluations (``best_trace[N - 1]``), or, with ``--metric evals``, the target reached within ``N``.
 
 Reads the ``.json`` (or ``.json.gz``) files the harness writes; several files are merged, and a
@@ -93,36 +93,35 @@ def load_runs(paths: Iterable[str | Path]) -> dict[Cell, dict[str, dict[int, dic
 def _value(run: dict[str, Any], metric: str, at: int | None = None) -> float:
     """The run's value, lower is better; a run with no value (no trial completed, NaN) counts as the worst.
 
-    With ``at``, the value after the first ``at`` evaluations instead of the whole budget: the best
-    so far then (``best_trace[at - 1]``; a run that completed fewer trials, its last), or the
-    evaluations to the target, counted as ``at + 1`` where it took more than ``at``.
+    The value is taken at the run's budget or, with ``at``, after its first ``at`` evaluations:
+    the best so far then (``best_trace[at - 1]``; a run that completed fewer trials, its last), or
+    the evaluations to the target, counted as the limit + 1 where it took more.
 
     Raises:
-        ValueError: ``at`` below 1 or above the run's budget, or a run without a trace.
+        ValueError: ``at`` below 1 or above the run's budget, a run without a trace to read ``at``
+            from, or a run that missed its target without a budget to count it by.
     """
-    if at is not None:
-        budget = run.get("budget")
-        if at < 1 or (budget is not None and at > budget):
-            raise ValueError(f"--at {at} is outside 1..{budget}, the budget of a run of {run.get('searcher')!r} "
-                             f"on {run.get('function')}; pass an --at within every compared run's budget")
-        if metric == "evals":
-            evals = run.get("evals_to_target")
-            return float(at + 1) if evals is None or evals > at else float(evals)
+    budget = run.get("budget")
+    if at is not None and (at < 1 or (budget is not None and at > budget)):
+        raise ValueError(f"at={at} is outside 1..{budget}, the budget of a run of {run.get('searcher')!r} "
+                         f"on {run.get('function')}; compare within every compared run's budget")
+    limit = budget if at is None else at
+    if metric == "evals":
+        evals = run.get("evals_to_target")
+        if evals is not None and (at is None or evals <= at):
+            return float(evals)
+        if limit is None:
+            raise ValueError(f"a run of {run.get('searcher')!r} that missed its target has no budget to count "
+                             "it as budget + 1; use --metric best")
+        return float(limit + 1)
+    if at is None:
+        best = run.get("best_at_budget")
+    else:
         trace = run.get("best_trace")
         if trace is None:
             raise ValueError(f"a run of {run.get('searcher')!r} on {run.get('function')} has no best_trace to read "
-                             f"--at {at} from; compare it at its budget (no --at)")
+                             f"the best after {at} evaluations from; compare it at its budget")
         best = trace[min(at, len(trace)) - 1] if trace else None
-        return math.inf if best is None or math.isnan(float(best)) else float(best)
-    if metric == "evals":
-        evals = run.get("evals_to_target")
-        if evals is None:
-            if run.get("budget") is None:
-                raise ValueError(f"a run of {run.get('searcher')!r} that missed its target has no budget to count "
-                                 "it as budget + 1; use --metric best")
-            return float(run["budget"] + 1)
-        return float(evals)
-    best = run.get("best_at_budget")
     return math.inf if best is None or math.isnan(float(best)) else float(best)
 
 
@@ -205,9 +204,10 @@ def _fmt(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.3g}"
 
 
-def comparison_table(rows: Sequence[Comparison], base: str, by: str | None) -> str:
-    """The comparisons as a Markdown table."""
-    head = ["searcher", *([by] if by else []), f"seeds better than {base}", "worse", "tied", "sign test p",
+def comparison_table(rows: Sequence[Comparison], base: str, by: str | None, at: int | None = None) -> str:
+    """The comparisons as a Markdown table (``at``: the evaluations they were compared after, said in the head)."""
+    when = "" if at is None else f" after {at} evaluations"
+    head = ["searcher", *([by] if by else []), f"seeds better than {base}{when}", "worse", "tied", "sign test p",
             "cells with a better median", f"median over cells of median / {base}'s (cells where it is > 0)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in rows:
@@ -272,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            at=args.at) if args.cells else None
     except (OSError, ValueError, KeyError) as exc:
         parser.error(str(exc))
-    print(comparison_table(rows, args.base, args.by))
+    print(comparison_table(rows, args.base, args.by, args.at))
     if table is not None:
         print()
         print(table)

@@ -136,10 +136,18 @@ def test_at_compares_after_the_first_n_evaluations(tmp_path, capsys):
     assert compare.main([str(path), "--at", "2", "--cells"]) == 0
     out = capsys.readouterr().out
     assert "| a | 3 | 0 | 0 |" in out and "| f | 2 | 1 | 8 | 5 (3) |" in out
+    assert "seeds better than pso after 2 evaluations" in out
     for bad in ("0", "4"):
         with pytest.raises(SystemExit):
             compare.main([str(path), "--at", bad])
-        assert f"--at {bad} is outside 1..3" in capsys.readouterr().err
+        assert f"at={bad} is outside 1..3" in capsys.readouterr().err
     no_trace = write(tmp_path / "old.json", [run("pso", 0, 1.0), run("a", 0, 2.0)])
-    with pytest.raises(ValueError, match="has no best_trace to read --at 2 from"):
+    with pytest.raises(ValueError, match="has no best_trace to read the best after 2 evaluations from"):
         compare.compare(compare.load_runs([no_trace]), "pso", at=2)
+    # a run with no completed trial (empty trace) or a NaN in its trace counts as the worst
+    empty = write(tmp_path / "empty.json", [dict(run("pso", 0, None, budget=3), best_trace=[]),
+                                            dict(run("a", 0, 1.0, budget=3), best_trace=[float("nan"), 1.0])])
+    (worst,) = compare.compare(compare.load_runs([empty]), "pso", at=1)
+    assert (worst.wins, worst.losses, worst.ties) == (0, 0, 1)  # inf against inf
+    (second,) = compare.compare(compare.load_runs([empty]), "pso", at=2)
+    assert (second.wins, second.losses) == (1, 0)
