@@ -539,7 +539,9 @@ class LLMSearcherBase(Searcher):
         self.__dict__.update(state)
 
     def close(self) -> None:
-        """Stop the LLM worker (its usage is kept) and flush telemetry."""
+        """Stop the LLM worker (its usage is kept) and flush telemetry. A request still running
+        fails as the searcher's other failed requests do (an in-process llama.cpp generation
+        stops at the next token); the searcher stays usable, its next request starts a new worker."""
         if self._worker is not None:
             self._usage_base = self.llm_usage
             self._worker.close()
