@@ -156,7 +156,8 @@ def compare(runs: dict[Cell, dict[str, dict[int, dict[str, Any]]]], base: str, *
     the runs are compared after their first ``at`` evaluations (see :func:`_value`).
 
     Raises:
-        ValueError: ``base`` ran in none of the cells, or ``by`` is not one of :data:`GROUPS`.
+        ValueError: ``base`` ran in none of the cells, ``by`` is not one of :data:`GROUPS`, or a run's
+            value cannot be read (``at`` beyond its budget, no trace: see :func:`_value`).
     """
     if by is not None and by not in GROUPS:
         raise ValueError(f"by must be one of {GROUPS} or None, got {by!r}")

@@ -296,7 +296,7 @@ class LLMWorker:
         """Stop the threads and fail every queued request; idempotent. A running attempt on a
         backend that generates token by token in this process (llama.cpp) stops at the next token
         and fails with :class:`LLMUnavailableError`; on others (a server, a Ray actor) it runs to
-        its answer or its timeout, and its answer is dropped."""
+        its answer or its timeout, which its future then holds."""
         with self._lock:
             self._closed.set()
             queued = list(self._queue)
