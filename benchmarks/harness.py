@@ -1055,7 +1055,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated; known: {','.join(sorted(FUNCTIONS))}, or 'all'")
     p.add_argument("--dims", default="2,5", help="comma-separated dimensions")
     p.add_argument("--concurrency", default="1", help="comma-separated numbers of parallel slots")
-    p.add_argument("--seeds", type=int, default=10, help="number of seeds (0..N-1, same for all searchers)")
+    p.add_argument("--seeds", type=int, default=10,
+                   help="number of seeds (FIRST..FIRST+N-1, same for all searchers)")
+    p.add_argument("--first-seed", type=int, default=0, metavar="FIRST",
+                   help="first seed (default 0); e.g. --first-seed 10 --seeds 10 for seeds that earlier runs "
+                        "with --seeds 10 did not use, to check a result on new seeds")
     p.add_argument("--budget", type=int, default=100, help="trials per run")
     p.add_argument("--searchers", default="random,optuna",
                    help=f"comma-separated registered names; known: {','.join(sorted(PEERS))}")
@@ -1109,6 +1113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     concs = _int_list(parser, args.concurrency, "concurrency")
     if args.seeds < 1 or args.budget < 1:
         parser.error("--seeds and --budget must be >= 1")
+    if args.first_seed < 0:
+        parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
 
     functions = {name: get_function(name) for name in fnames}
     for spec in args.target:
@@ -1129,7 +1135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     jobs = [(fname, dim, conc, sname, seed) for fname in fnames for dim in dims for conc in concs
-            for sname in snames for seed in range(args.seeds)]
+            for sname in snames for seed in range(args.first_seed, args.first_seed + args.seeds)]
     kept: dict[tuple[str, int, int, str, int], RunResult] = {}
     for fname, dim, conc, sname, seed in jobs:
         r = log.done(sname, functions[fname].name, dim, conc, seed)

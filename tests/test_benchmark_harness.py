@@ -392,6 +392,7 @@ def test_main_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         (["--searchers", "random,nope"], "unknown searcher"),
         (["--dims", "two"], "--dims"),
         (["--target", "nope=1"], "--target"),
+        (["--first-seed", "-1"], "--first-seed must be >= 0, got -1"),
     ],
 )
 def test_main_argument_errors(args: list[str], message: str, tmp_path: Path,
@@ -454,6 +455,16 @@ def test_main_resume_runs_only_what_is_missing(tmp_path: Path, monkeypatch: pyte
     assert harness.main([*base, "--seeds", "1", "--resume"]) == 0
     err = capsys.readouterr().err
     assert ran == [] and "another version of the code" in err and "1 unreadable lines dropped" in err
+
+
+def test_main_first_seed_runs_new_seeds(tmp_path: Path) -> None:
+    base = ["--functions", "sphere", "--dims", "2", "--budget", "5", "--searchers", "random"]
+    assert harness.main([*base, "--seeds", "3", "--out", str(tmp_path / "all")]) == 0
+    assert harness.main([*base, "--seeds", "2", "--first-seed", "1", "--out", str(tmp_path / "later")]) == 0
+    every = harness.load_results(tmp_path / "all.json")
+    later = harness.load_results(tmp_path / "later.json")
+    assert [r.seed for r in later] == [1, 2]
+    assert [r.values for r in later] == [r.values for r in every[1:]]  # seed 1 is seed 1, wherever it starts
 
 
 def test_main_closes_every_searcher_it_makes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
