@@ -195,7 +195,22 @@ def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: 
                                         reuse_actors=True),
             run_config=tune.RunConfig(storage_path=root, name=name, verbose=1),
         )
-    results = tuner.fit()
+    try:
+        results = tuner.fit()
+        if restoring and local is not None and hasattr(searcher, "history"):
+            # Tuner.restore ran the searcher it had pickled, not this one: read back the state that it
+            # saved at the end (into a searcher given the space first, as Tune gives it), so that the
+            # summary counts every trial's origin and the LLM's usage
+            searcher.set_search_properties(task.metric, task.mode, task.space)
+            searcher.restore_from_dir(path)
+        return summarise(results, task, searcher_name, searcher, path)
+    finally:
+        if hasattr(searcher, "close"):
+            searcher.close()
+
+
+def summarise(results: Any, task: Task, searcher_name: str, searcher: Any, path: str) -> RunSummary:
+    """The :class:`RunSummary` of a finished ``Tuner.fit()``."""
     frame = results.get_dataframe()
     values: list[float | None] = []
     if task.metric in frame:
@@ -211,8 +226,6 @@ def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: 
         best = results.get_best_result(metric=task.metric, mode=task.mode)
         best_config = {k: v for k, v in best.config.items()}
     usage = searcher.llm_usage.summary() if hasattr(searcher, "llm_usage") and getattr(searcher, "_backend", None) else None
-    if hasattr(searcher, "close"):
-        searcher.close()
     return RunSummary(searcher_name, len(values), best_value, best_config, trials_to_best, values, origins, usage, path)
 
 

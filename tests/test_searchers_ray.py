@@ -133,3 +133,16 @@ def test_interrupted_run_resumes_with_tuner_restore(tmp_path):
     assert len(results) == 10 and not results.errors
     assert all(r.metrics.get("loss") is not None for r in results)
     assert len({r.path for r in results}) == 10
+
+
+def test_resumed_run_summary_counts_every_trial(tmp_path):
+    # Tuner.restore runs the searcher it pickled, not the one `tuning.run` builds: the summary of a
+    # resumed experiment must still carry every trial's origin (the "LLM trials" column) and usage
+    from raytune_llm import tuning
+
+    task = tuning.make_task("rastrigin", dim=2)
+    kwargs = dict(trials=6, concurrency=2, seed=3, llm=None, storage=str(tmp_path), name="again")
+    first = tuning.run(task, "pso", **kwargs)
+    again = tuning.run(task, "pso", resume=True, **kwargs)
+    assert len(first.origins) == 6 and again.origins == first.origins
+    assert again.trials == 6 and again.best_value == pytest.approx(first.best_value)
