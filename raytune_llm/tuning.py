@@ -201,8 +201,12 @@ def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: 
             # Tuner.restore ran the searcher it had pickled, not this one: read back the state that it
             # saved at the end (into a searcher given the space first, as Tune gives it), so that the
             # summary counts every trial's origin and the LLM's usage
-            searcher.set_search_properties(task.metric, task.mode, task.space)
-            searcher.restore_from_dir(path)
+            try:
+                searcher.set_search_properties(task.metric, task.mode, task.space)
+                searcher.restore_from_dir(path)
+            except Exception as exc:  # the trials are done and saved: say what the summary lacks, go on
+                logger.warning("could not read the restored searcher's state from %s (%s): the summary's "
+                               "'LLM trials' and LLM usage leave out the resumed experiment's trials", path, exc)
         return summarise(results, task, searcher_name, searcher, path)
     finally:
         if hasattr(searcher, "close"):
