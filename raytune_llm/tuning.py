@@ -197,11 +197,13 @@ def run(task: Task, searcher_name: str, *, trials: int, concurrency: int, seed: 
         )
     try:
         results = tuner.fit()
-        if restoring and local is not None and hasattr(searcher, "history"):
+        if restoring and hasattr(searcher, "history"):
             # Tuner.restore ran the searcher it had pickled, not this one: read back the state that it
             # saved at the end (into a searcher given the space first, as Tune gives it), so that the
             # summary counts every trial's origin and the LLM's usage
             try:
+                if local is None:
+                    raise ValueError("it is not a local folder")
                 searcher.set_search_properties(task.metric, task.mode, task.space)
                 searcher.restore_from_dir(path)
             except Exception as exc:  # the trials are done and saved: say what the summary lacks, go on

@@ -135,7 +135,7 @@ def test_interrupted_run_resumes_with_tuner_restore(tmp_path):
     assert len({r.path for r in results}) == 10
 
 
-def test_resumed_run_summary_counts_every_trial(tmp_path):
+def test_resumed_run_summary_counts_every_trial(tmp_path, monkeypatch, caplog):
     # Tuner.restore runs the searcher it pickled, not the one `tuning.run` builds: the summary of a
     # resumed experiment must still carry every trial's origin (the "LLM trials" column) and usage
     from raytune_llm import tuning
@@ -146,3 +146,17 @@ def test_resumed_run_summary_counts_every_trial(tmp_path):
     again = tuning.run(task, "pso", resume=True, **kwargs)
     assert len(first.origins) == 6 and again.origins == first.origins
     assert again.trials == 6 and again.best_value == pytest.approx(first.best_value)
+
+    # a state that cannot be read back costs the summary its origins, with a warning, not the run
+    build = tuning.make_searcher
+
+    def unreadable(*args, **kw):
+        searcher = build(*args, **kw)
+        searcher.restore_from_dir = lambda path: (_ for _ in ()).throw(OSError(f"cannot read {path}"))
+        return searcher
+
+    monkeypatch.setattr(tuning, "make_searcher", unreadable)
+    with caplog.at_level("WARNING", logger=tuning.logger.name):
+        third = tuning.run(task, "pso", resume=True, **kwargs)
+    assert third.trials == 6 and third.best_value == pytest.approx(first.best_value) and third.origins == []
+    assert "could not read the restored searcher's state" in caplog.text and "cannot read" in caplog.text
