@@ -127,8 +127,8 @@ class LlamaCppBackend:
     Args:
         model_path: path of a ``.gguf`` file.
         n_ctx: context length in tokens.
-        n_threads: CPU threads for generation (``None``: llama.cpp's default, half the CPUs;
-            the prompt is read with all of them).
+        n_threads: CPU threads for generation (``None``: llama-cpp-python's default, half the
+            CPUs; the prompt is read on all of them).
         n_gpu_layers: layers to offload to a GPU (``-1`` for all, ``0`` for CPU only).
         verbose: let llama.cpp print its own logs.
         repack: let llama.cpp repack weights into CPU-specific buffers (AMX/AVX-512 kernels).
