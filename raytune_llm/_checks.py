@@ -104,3 +104,62 @@ def check_options(name: str, options: Any, allowed: Sequence[str],
         if key not in valid:
             raise ValueError(f"{name} has an unknown option {key!r}; valid: {', '.join(sorted(valid))}")
     return dict(options)
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a finite float, or ``None`` for NaN, infinities, ``None`` and non-numbers.
+
+    The one test of "is this a usable metric value" (trial results, meta-store rows, training data).
+
+    Example:
+        >>> finite_or_none("0.5"), finite_or_none(float("nan")), finite_or_none(None), finite_or_none(True)
+        (0.5, None, None, None)
+    """
+    if _is_bool(value):
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def check_resource(name: str, value: Any, *, unit: str = "GPU", allow_zero: bool = True,
+                   error: type[ValueError] = ValueError) -> float:
+    """``value`` as an amount of a Ray resource (CPUs, GPUs) for a trial or an actor.
+
+    The one rule for every request of resources in the project: a finite number, ``>= 0`` (``> 0``
+    unless ``allow_zero``), and a fraction below 1 or a whole number, since Ray schedules nothing
+    in between (1.5 GPUs cannot be granted).
+
+    Args:
+        name: how the caller calls it (``"gpus"``, ``"--gpus-per-trial"``, ``"num_gpus"``).
+        value: the amount.
+        unit: what one unit is (``"GPU"``, ``"CPU"``, ``"unit"`` for a custom resource), for the
+            examples in the message.
+        allow_zero: whether 0 is allowed (no GPU: yes; no CPU for a trial: no).
+        error: the exception to raise, ``ValueError`` or a subclass of it.
+
+    Raises:
+        ValueError: (or ``error``) naming ``name``, the rule, the value and the fix.
+
+    Example:
+        >>> check_resource("gpus", 0.25), check_resource("gpus", 2)
+        (0.25, 2.0)
+        >>> check_resource("gpus", 1.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: gpus must be a fraction below 1 or a whole number, got gpus=1.5: Ray schedules fractions only below 1 (gpus=0.5: two share one GPU); use gpus=1 or 2
+    """
+    example = (f"{name}=0.25 (four share one GPU), {name}=1 or {name}=0" if unit == "GPU"
+               else f"{name}=1 or {name}=0.5")
+    if _is_bool(value) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        raise error(f"{name} must be a finite number, got {value!r}; use e.g. {example}")
+    x = float(value)
+    if x < 0 or (x == 0 and not allow_zero):
+        raise error(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {x:g}; use e.g. {example}")
+    if x > 1 and not x.is_integer():
+        raise error(f"{name} must be a fraction below 1 or a whole number, got {name}={x:g}: Ray schedules "
+                    f"fractions only below 1 ({name}=0.5: two share one {unit}); "
+                    f"use {name}={math.floor(x)} or {math.ceil(x)}")
+    return x

@@ -103,3 +103,10 @@ class LLMResponseError(LLMError):
 
 class LLMUnavailableError(LLMError):
     """The worker is not calling the backend right now (circuit open, closed, or overloaded)."""
+
+
+class LLMCancelledError(LLMUnavailableError):
+    """The request was stopped on purpose: its worker was closed or the process is exiting.
+
+    Nothing went wrong with the model; the worker logs it quietly and the breaker ignores it.
+    """

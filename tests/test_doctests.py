@@ -7,9 +7,10 @@ import importlib
 
 import pytest
 
-MODULES = ["raytune_llm.space", "raytune_llm.llm.gbnf", "raytune_llm.pso", "raytune_llm.llm.worker",
-           "raytune_llm.llm", "raytune_llm.llm.openai_backend", "raytune_llm.searchers.llm_pso",
-           "raytune_llm.searchers.llm_history"]
+MODULES = ["raytune_llm.space", "raytune_llm.proposals.render", "raytune_llm.llm.gbnf", "raytune_llm.pso",
+           "raytune_llm.llm.worker", "raytune_llm.llm", "raytune_llm.llm.openai_backend",
+           "raytune_llm.searchers.llm_pso", "raytune_llm.searchers.llm_history",
+           "raytune_llm._io", "raytune_llm._checks", "raytune_llm._imports"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -58,8 +58,9 @@ def test_llama_cpp_accepts_generated_grammars():
 
     llama_cpp = pytest.importorskip("llama_cpp")
     from raytune_llm import SearchSpace
+    from raytune_llm.proposals.render import space_grammar
 
     space = SearchSpace.from_tune({"lr": tune.loguniform(1e-5, 1e-1), "n": tune.randint(-3, 300),
                                    "act": tune.choice(["a", "b"]), "z": tune.randn(0, 1),
                                    "q": tune.qrandint(8, 64, 8)})
-    llama_cpp.LlamaGrammar.from_string(space.gbnf(3), verbose=False)
+    llama_cpp.LlamaGrammar.from_string(space_grammar(space, 3), verbose=False)

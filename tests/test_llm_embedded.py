@@ -16,6 +16,7 @@ from raytune_llm import SearchSpace
 from raytune_llm.errors import LLMTimeoutError, LLMUnavailableError
 from raytune_llm.llm import LLMRequest, LLMWorker, get_backend
 from raytune_llm.proposals.prompts import propose_messages
+from raytune_llm.proposals.render import space_schema
 
 pytestmark = pytest.mark.llm
 
@@ -28,7 +29,7 @@ SPACE = SearchSpace.from_tune({
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_embedded_answers_with_integers_and_choices_in_range(embedded, seed):
     messages = propose_messages(SPACE, 3, metric="val_rmse", mode="min")
-    value, usage = embedded.complete_json(messages, SPACE.json_schema(3), temperature=1.0, max_tokens=400,
+    value, usage = embedded.complete_json(messages, space_schema(SPACE, 3), temperature=1.0, max_tokens=400,
                                           seed=seed, timeout=120)
     assert len(value["configs"]) == 3
     for config in value["configs"]:
@@ -50,23 +51,23 @@ def test_embedded_is_loaded_once_per_process(embedded):
 def test_embedded_generation_stops_at_the_timeout(embedded):
     messages = propose_messages(SPACE, 8, metric="val_rmse", mode="min")
     with pytest.raises(LLMTimeoutError):
-        embedded.complete_json(messages, SPACE.json_schema(8), max_tokens=1500, seed=0, timeout=0.3)
+        embedded.complete_json(messages, space_schema(SPACE, 8), max_tokens=1500, seed=0, timeout=0.3)
     # and the model is usable right after
-    value, _ = embedded.complete_json(messages, SPACE.json_schema(1), max_tokens=200, seed=0, timeout=120)
+    value, _ = embedded.complete_json(messages, space_schema(SPACE, 1), max_tokens=200, seed=0, timeout=120)
     assert len(value["configs"]) == 1
 
 
 def test_worker_with_embedded_model(embedded):
     with LLMWorker(embedded, timeout_s=120) as worker:
         result = worker.submit(LLMRequest(propose_messages(SPACE, 2, metric="acc", mode="max"),
-                                          SPACE.json_schema(2), seed=4, max_tokens=300)).result(timeout=300)
+                                          space_schema(SPACE, 2), seed=4, max_tokens=300)).result(timeout=300)
     assert len(result.value["configs"]) == 2 and worker.stats.succeeded == 1
 
 
 def test_closing_the_worker_stops_the_embedded_generation(embedded):
     _, lock = embedded._model()
     worker = LLMWorker(embedded, timeout_s=120)
-    future = worker.submit(LLMRequest(propose_messages(SPACE, 8, metric="m", mode="min"), SPACE.json_schema(8),
+    future = worker.submit(LLMRequest(propose_messages(SPACE, 8, metric="m", mode="min"), space_schema(SPACE, 8),
                                       seed=0, max_tokens=1500))
     deadline = time.monotonic() + 60
     while not lock.locked():  # the generation is under way
@@ -87,7 +88,7 @@ def test_a_closed_worker_does_not_start_a_generation_that_waited_for_the_model(e
     monkeypatch.setattr(model, "create_chat_completion", lambda *a, **kw: started.append(1) or real(*a, **kw))
     with lock:  # another user holds the model
         worker = LLMWorker(embedded, timeout_s=120)
-        future = worker.submit(LLMRequest(propose_messages(SPACE, 2, metric="m", mode="min"), SPACE.json_schema(2),
+        future = worker.submit(LLMRequest(propose_messages(SPACE, 2, metric="m", mode="min"), space_schema(SPACE, 2),
                                           seed=0, max_tokens=300))
         while not future.running():
             time.sleep(0.01)
@@ -143,7 +144,7 @@ def test_openai_backend_against_real_llama_cpp_server(llama_server):
     messages = propose_messages(SPACE, 2, metric="val_rmse", mode="min")
     with LLMWorker(backend, timeout_s=120, max_retries=2, backoff_s=0.1) as worker:
         for seed in (1, 2):  # a form that fails once may be chance: it is dropped after two
-            result = worker.submit(LLMRequest(messages, SPACE.json_schema(2), seed=seed,
+            result = worker.submit(LLMRequest(messages, space_schema(SPACE, 2), seed=seed,
                                               max_tokens=400)).result(timeout=400)
             assert isinstance(result.value["configs"], list) and len(result.value["configs"]) == 2
             assert result.usage.prompt_tokens > 0
@@ -155,11 +156,12 @@ def test_exiting_during_a_background_generation_is_clean():
     code = (
         "from raytune_llm.llm import get_backend, LLMWorker, LLMRequest\n"
         "from raytune_llm.proposals.prompts import propose_messages\n"
+        "from raytune_llm.proposals.render import space_schema\n"
         "from test_llm_embedded import SPACE\n"
         "b = get_backend('embedded'); b.complete_json([{'role': 'user', 'content': 'hi'}], {'type': 'object', "
         "'properties': {'a': {'type': 'integer'}}}, max_tokens=5)\n"
         "w = LLMWorker(b, timeout_s=120)\n"
-        "w.submit(LLMRequest(propose_messages(SPACE, 8, metric='m', mode='min'), SPACE.json_schema(8), max_tokens=1500))\n"
+        "w.submit(LLMRequest(propose_messages(SPACE, 8, metric='m', mode='min'), space_schema(SPACE, 8), max_tokens=1500))\n"
         "import time; time.sleep(1.0)\n"
         "print('exiting')\n"
     )

@@ -13,7 +13,7 @@ from support.fault_server import FaultServer
 from raytune_llm import LLMSearcher
 from raytune_llm.errors import LLMError
 from raytune_llm.llm.testing import ScriptedBackend
-from raytune_llm.proposals.history import ANALYSIS_MAX_CHARS, answer_schema, history_messages
+from raytune_llm.proposals.history_prompt import ANALYSIS_MAX_CHARS, answer_schema, history_messages
 from raytune_llm.proposals.swarm import Trial
 from raytune_llm.searchers.llm_history import WAIT_ANSWERS
 from raytune_llm.space import SearchSpace
@@ -58,7 +58,7 @@ def test_falls_back_to_sobol_while_the_llm_is_slow():
     drive(s, 12)
     assert {h["origin"] for h in s.history} == {"sobol"}
     gate.set()
-    s._future.result(timeout=10)
+    s._llm.future.result(timeout=10)
     drive(s, 6, start=12)
     assert "llm" in {h["origin"] for h in s.history}
     s.close()
@@ -142,17 +142,28 @@ def test_budget_is_respected_and_finished():
     assert s.suggest("t99") == "FINISHED"
 
 
-@pytest.mark.parametrize("modes", [["500", "429", "ok"], ["invalid", "truncated"], ["slow:3"], ["401"]])
-def test_llm_faults_never_lose_a_trial(modes):
+@pytest.mark.parametrize("modes, seen", [(["500", "429", "ok"], "retries"), (["invalid", "truncated"], "invalid_answers"),
+                                         (["slow:3"], "timeouts"), (["401"], "failed")])
+def test_llm_faults_never_lose_a_trial(modes, seen):
     answer = {"configs": [{"x": 0.31, "n": 5, "act": "b", "lr": 0.003}] * 2}
-    with FaultServer(modes=modes * 3, answer=answer) as srv:
+    script = modes * 3
+    with FaultServer(modes=script, answer=answer) as srv:
         s = LLMSearcher(seed=1, llm="openai:fault", llm_options={"base_url": srv.url, "api_key": "k"},
                         telemetry=False, wait_for_llm=True, llm_timeout_s=1.0,
                         worker_options={"backoff_s": 0.01, "backoff_max_s": 0.05, "max_retries": 1})
         s.set_search_properties("score", "min", dict(SPACE))
         drive(s, 16)
         s.close()
+        applied = srv.applied
     assert len(s.history) == 16 and all(h["value"] is not None for h in s.history)
+    # the server was asked, and served every scripted fault at least once, in order
+    assert len(applied) >= len(modes) and applied[:len(script)] == script[:len(applied)], applied
+    usage = s.llm_usage
+    assert getattr(usage, seen) >= 1, usage  # ... and the searcher saw them as faults of that kind
+    assert usage.attempts >= 1 and s.counters["llm_failed"] == usage.failed  # every failed request counted once
+    if modes == ["401"]:
+        assert usage.succeeded == 0 and usage.errors.get("LLMAuthError", 0) >= 1
+        assert "llm" not in s.origin_counts()
 
 
 def test_schema_with_and_without_analysis():

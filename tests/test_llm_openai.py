@@ -19,11 +19,12 @@ from raytune_llm.errors import (
 )
 from raytune_llm.llm import LLMRequest, LLMWorker, backend_spec, get_backend
 from raytune_llm.proposals import screen_configs
+from raytune_llm.proposals.render import space_schema
 from raytune_llm.space import CategoricalParam, FloatParam, IntParam, SearchSpace
 
 SPACE = SearchSpace((FloatParam("lr", 1e-4, 1e-1, log=True), IntParam("layers", 1, 4),
                      CategoricalParam("act", ("relu", "tanh"))))
-SCHEMA = SPACE.json_schema(2)
+SCHEMA = space_schema(SPACE, 2)
 GOOD = {"configs": [{"act": "relu", "layers": 2, "lr": 0.01}, {"act": "tanh", "layers": 4, "lr": 0.001}]}
 MSG = [{"role": "system", "content": "You tune."}, {"role": "user", "content": "Two configs."}]
 

@@ -7,6 +7,7 @@ import pytest
 from raytune_llm.errors import (
     LLMAuthError,
     LLMConnectionError,
+    LLMRateLimitError,
     LLMResponseError,
     LLMServerError,
     LLMTimeoutError,
@@ -58,6 +59,45 @@ def test_retries_transient_errors_with_new_seeds():
     assert result.value == {"x": 2} and result.attempts == 3
     assert [c[2]["seed"] for c in backend.calls] == [10, 11, 12]
     assert worker.stats.retries == 2 and worker.stats.invalid_answers == 1
+
+
+def test_retry_after_is_honoured_up_to_backoff_max():
+    import time
+
+    starts = []
+
+    def limited(after):
+        def call(messages, schema):
+            starts.append(time.monotonic())
+            raise LLMRateLimitError("429", retry_after=after)
+        return call
+
+    def record(messages, schema):
+        starts.append(time.monotonic())
+        return {"x": 1}
+
+    backend = ScriptedBackend([limited(0.3), limited(60.0), record])
+    with fast_worker(backend, backoff_max_s=0.5, breaker_failures=9) as worker:
+        assert worker.submit(request()).result(timeout=10).attempts == 3
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert 0.3 <= gaps[0] < 0.5 + 0.4  # Retry-After: 0.3 s, although backoff_s is 0
+    assert 0.5 <= gaps[1] < 0.5 + 0.4  # Retry-After: 60 s, cut to backoff_max_s
+
+
+def test_close_ends_a_back_off_at_once():
+    import time
+
+    backend = ScriptedBackend([LLMServerError("503")])
+    worker = fast_worker(backend, backoff_s=30.0, backoff_max_s=30.0)
+    future = worker.submit(request())
+    while not backend.calls:
+        threading.Event().wait(0.01)
+    threading.Event().wait(0.3)  # the worker is now in its back-off of 15 to 30 s
+    start = time.monotonic()
+    worker.close()
+    with pytest.raises(LLMUnavailableError, match="closed"):
+        future.result(timeout=5)
+    assert time.monotonic() - start < 2 and len(backend.calls) == 1
 
 
 def test_auth_errors_are_not_retried():

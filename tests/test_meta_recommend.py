@@ -24,6 +24,7 @@ from raytune_llm.proposals.metallmix import (
     recommend_messages,
     recommend_schema,
 )
+from raytune_llm.proposals.render import config_schema
 from raytune_llm.space import SearchSpace
 
 SPACE = SearchSpace.from_tune({"lr": tune.loguniform(1e-4, 1e-1), "layers": tune.randint(1, 4),
@@ -74,7 +75,7 @@ def test_the_prompt_holds_the_evidence_and_the_space():
 def test_the_answer_schema_bounds_the_configuration_and_the_expected_metric():
     schema = recommend_schema(evidence())
     assert schema["required"] == ["model", "configuration", "expected_metric", "explanation"]
-    assert schema["properties"]["configuration"] == SPACE.config_schema()
+    assert schema["properties"]["configuration"] == config_schema(SPACE)
     lo, hi = schema["properties"]["expected_metric"]["minimum"], schema["properties"]["expected_metric"]["maximum"]
     assert lo <= 0.5 - 0.2 and 0.95 + 0.2 <= hi < 2  # past range widened by half its span, not unbounded
     from raytune_llm.llm.gbnf import schema_to_gbnf

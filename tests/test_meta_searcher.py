@@ -463,3 +463,17 @@ def test_interrupted_run_resumes_with_tuner_restore(tmp_path):
     expected = {tuple(sorted(flat(warm.suggest(f"w{i}")).items())) for i in range(3)}
     warm.close()
     assert expected <= configs  # and they are the meta-learner's three
+
+
+def test_a_wrapper_that_saves_the_state_every_searcher_saves(store, learner):
+    from raytune_llm.searchers._state import OPTIONAL_STATE_KEYS, STATE_KEYS
+    from raytune_llm.searchers.base import LLMSearcherBase
+
+    s = prepared(make(store, learner))
+    drive(s, 4)
+    assert isinstance(s, Searcher) and not isinstance(s, LLMSearcherBase)
+    state = s.get_state()
+    assert set(state) == {"version", "searcher", *STATE_KEYS, *OPTIONAL_STATE_KEYS}
+    assert state["searcher"] == "MetaLLMiXSearcher" and state["core"]["inner"]["kind"] == "state"
+    assert [h["origin"] for h in state["history"]] == ["meta-learner"] * 3 + ["inner"]
+    assert state["counters"]["inner_told"] == 3 and state["started"] == 4

@@ -233,7 +233,7 @@ def test_retrieval_finds_the_right_neighbours(tmp_path):
         try:
             import faiss  # noqa: F401
         except ImportError:
-            with pytest.raises(MissingExtraError, match="pip install faiss-cpu"):
+            with pytest.raises(MissingExtraError, match=r"backend='sklearn'.*pip install 'raytune-llm\[meta\]'"):
                 similar_experiments(s, query, task=IMG, backend="faiss")
         else:
             pd.testing.assert_frame_equal(similar_experiments(s, query, task=IMG, backend="faiss"),
@@ -254,7 +254,7 @@ def test_docstring_examples_run():
     import doctest
     import importlib
 
-    for name in ("raytune_llm.meta.store", "raytune_llm.meta.features", "raytune_llm.meta.learner",
-                 "raytune_llm.meta.retrieval"):
+    for name in ("raytune_llm.meta.store", "raytune_llm.meta.records", "raytune_llm.meta.features",
+                 "raytune_llm.meta.learner", "raytune_llm.meta.retrieval"):
         failures, tried = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
         assert tried > 0 and failures == 0, name

@@ -11,6 +11,7 @@ from ray import tune
 
 from raytune_llm import SearchSpace
 from raytune_llm.errors import ConfigValidationError, SearchSpaceError
+from raytune_llm.proposals.render import config_schema, param_schema, space_grammar, space_schema, space_table
 from raytune_llm.space import CategoricalParam, FloatParam, IntParam, flatten, unflatten
 
 ALL_SAMPLERS = {
@@ -178,18 +179,42 @@ def test_key_deduplicates(space):
 
 
 def test_prompt_table_and_schema(space):
-    table = space.to_prompt().splitlines()
+    table = space_table(space).splitlines()
     assert table[0] == "name | type | low | high | scale | choices"
     assert "ri | int | 1 | 4 | linear |" in table
     assert "lu | float | 1e-05 | 0.1 | log |" in table
     assert 'ch | choice | | | | "relu", "tanh", "gelu"' in table
-    schema = space.json_schema(3)
+    assert "rn | float |  |  | normal(mean=1.0, sd=2.0) |" in table  # no bounds to show
+    schema = space_schema(space, 3)
     items = schema["properties"]["configs"]["items"]
     assert schema["properties"]["configs"]["minItems"] == 3
     assert items["properties"]["ri"] == {"type": "integer", "minimum": 1, "maximum": 4}
     assert items["properties"]["qri"] == {"enum": [8, 16, 24, 32, 40, 48, 56, 64]}
     assert items["properties"]["ch"] == {"enum": ["relu", "tanh", "gelu"]}
+    assert items["properties"]["rn"] == {"type": "number"}  # an unbounded normal prior
     assert "rn" in items["required"]
+    assert items == config_schema(space) == space_schema(space)
+    assert list(space_schema(space, 2, key="points")["properties"]) == ["points"]
+    with pytest.raises(SearchSpaceError, match="must be >= 1, got n=0"):
+        space_schema(space, 0)
+
+
+def test_quantized_float_schema_uses_the_grid_bounds():
+    assert param_schema(FloatParam("x", 0.1, 0.9, q=0.25)) == {"type": "number", "minimum": 0.25, "maximum": 0.75}
+    assert param_schema(IntParam("n", 0, 10_000, q=2)) == {"type": "integer", "minimum": 0, "maximum": 10_000}
+    with pytest.raises(TypeError, match="FloatParam, IntParam or CategoricalParam, got str"):
+        param_schema("x")
+
+
+@pytest.mark.parametrize("method, args, function", [
+    ("to_prompt", (), space_table), ("config_schema", (), config_schema),
+    ("json_schema", (2,), space_schema), ("gbnf", (2,), space_grammar),
+])
+def test_deprecated_rendering_methods_warn_and_delegate(space, method, args, function):
+    pattern = rf"SearchSpace\.{method}\(\) is deprecated.*render\.{function.__name__}\(space"
+    with pytest.warns(DeprecationWarning, match=pattern):
+        value = getattr(space, method)(*args)
+    assert value == function(space, *args)
 
 
 def test_fingerprint_and_pickle(space):
@@ -240,11 +265,13 @@ def test_vector_length_checked(space):
         space.from_unit([0.1, 0.2])
 
 
-def test_space_module_does_not_import_ray_until_from_tune():
+def test_space_module_imports_neither_ray_until_from_tune_nor_the_layers_above():
     import subprocess
     import sys
 
     code = ("import sys; from raytune_llm.space import SearchSpace, FloatParam; "
-            "s = SearchSpace((FloatParam('x', 0, 1),)); s.from_unit([0.5]); "
-            "assert 'ray' not in sys.modules, 'ray imported'")
+            "s = SearchSpace((FloatParam('x', 0, 1),)); s.from_unit([0.5]); s.check({'x': 2}); "
+            "assert 'ray' not in sys.modules, 'ray imported'; "
+            "above = [m for m in ('raytune_llm.llm', 'raytune_llm.proposals') if m in sys.modules]; "
+            "assert not above, f'the space imported {above}'")
     subprocess.run([sys.executable, "-c", code], check=True)

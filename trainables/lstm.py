@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
-import pytorch_lightning as pl
-import torch
-from torch import nn
 
-from trainables._lightning import (
+from raytune_llm._imports import require
+from trainables._lightning import (  # requires torch and Lightning first
     CHECKPOINT_FILE,
     TunedModule,
     fit_resuming,
@@ -22,8 +20,12 @@ from trainables._lightning import (
     tune_report_callback,
 )
 # The configuration and space live in the torch-free ``trainables.configs``; importable from here too.
+from trainables.airquality import load_air_quality
 from trainables.configs import LSTM_DEFAULTS, lstm_config, lstm_space  # noqa: F401
-from trainables.data import load_air_quality
+
+torch = require("torch", extra="train", feature="trainables.lstm")
+pl = require("pytorch_lightning", extra="train", feature="trainables.lstm")
+nn = torch.nn
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +136,7 @@ def train_lstm(config: dict[str, Any]) -> None:
             ``batch_size``, ``weight_decay``; fixed keys ``max_epochs``, ``horizon``,
             ``max_gap``, ``data_fraction``, ``seed``, ``variant`` (the air-quality series:
             ``hourly`` roadside NO2, ``daily`` means, or ``background`` NO2; see
-            ``trainables.data``). Defaults in :data:`LSTM_DEFAULTS`.
+            ``trainables.airquality``). Defaults in :data:`LSTM_DEFAULTS`.
     """
     fit_lstm(config, callbacks=[tune_report_callback(LSTM_METRICS)])
 

@@ -6,26 +6,7 @@ Without this wrapper every trainable asks Tune for the default of function train
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Callable
-
-
-def _check_amount(name: str, value: Any, *, allow_zero: bool) -> float:
-    example = "gpus=0.25 (four trials share one GPU), gpus=1 or gpus=0" if name == "gpus" else "cpus=1 or cpus=0.5"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be a finite number, got {value!r}; use e.g. {example}")
-    value = float(value)
-    if value < 0 or (value == 0 and not allow_zero):
-        need = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {need}, got {value:g}; use e.g. {example}")
-    if value > 1 and not value.is_integer():
-        device = "GPU" if name == "gpus" else "CPU"
-        raise ValueError(
-            f"{name}={value:g}: Ray schedules fractions only below 1 ({name}=0.5: two trials share one {device}) "
-            f"or whole numbers ({name}={math.floor(value)} or {math.ceil(value)}); use one of those"
-        )
-    return value
 
 
 def with_gpus(trainable: Callable[..., Any], gpus: float = 0.25, cpus: float = 1) -> Any:
@@ -50,8 +31,10 @@ def with_gpus(trainable: Callable[..., Any], gpus: float = 0.25, cpus: float = 1
     """
     from ray import tune
 
+    from raytune_llm._checks import check_resource
+
     if not callable(trainable):
         raise TypeError(f"trainable must be a function trainable (callable), got {type(trainable).__name__}")
-    resources = {"cpu": _check_amount("cpus", cpus, allow_zero=False),
-                 "gpu": _check_amount("gpus", gpus, allow_zero=True)}
+    resources = {"cpu": check_resource("cpus", cpus, unit="CPU", allow_zero=False),
+                 "gpu": check_resource("gpus", gpus, unit="GPU")}
     return tune.with_resources(trainable, resources)

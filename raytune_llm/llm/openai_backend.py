@@ -5,7 +5,12 @@ Structured output is asked for in the strongest form the server accepts, probed 
 remembered: ``json_schema`` response format, then ``json_object`` with the schema attached and in
 the prompt, then the schema in the prompt alone. A form is skipped while probing when the server
 rejects it (llama.cpp's server answers HTTP 500 to ``json_schema``) or when the answer does not
-have the schema's shape (llama-cpp-python's server ignores ``json_schema`` silently). The SDK's own retries are off: :class:`~raytune_llm.llm.worker.LLMWorker` retries.
+have the schema's shape (llama-cpp-python's server ignores ``json_schema`` silently).
+
+The SDK's own retries are off (``max_retries=0``): :class:`~raytune_llm.llm.worker.LLMWorker`
+retries every backend the same way (tenacity, with the server's ``Retry-After``, which
+:func:`_translate` reads into :class:`~raytune_llm.errors.LLMRateLimitError`), counts each attempt,
+and feeds its circuit breaker.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ and never wait on it unless told to. Every path is bounded: each attempt has a t
 few and their back-off is capped, the queue has a maximum length, and a backend that keeps failing
 is not called again until its cool-down has passed (the circuit breaker), so a dead server costs
 one failed future per request and no time at all on the caller's side.
+
+Retries, exponential back-off and when to stop are tenacity's (:class:`tenacity.Retrying`); the
+wait adds jitter from the worker's own RNG and honours a 429's ``Retry-After``. What is particular
+to this worker stays here: the threads, the deadline of each attempt, the circuit breaker, the rate
+limit and the usage accounting.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+import tenacity
+
 from raytune_llm._checks import check_int, check_number, check_options
 from raytune_llm.errors import (
     LLMAuthError,
+    LLMCancelledError,
     LLMConnectionError,
     LLMError,
     LLMRateLimitError,
@@ -143,6 +151,40 @@ class UsageStats:
         return out
 
 
+class _CircuitBreaker:
+    """Opens after ``failures`` consecutive backend failures and refuses calls for ``cooldown_s``.
+
+    Not locked itself: the worker calls it under its own lock.
+    """
+
+    def __init__(self, failures: int, cooldown_s: float) -> None:
+        self.failures = failures
+        self.cooldown_s = cooldown_s
+        self.consecutive = 0
+        self.open_until = 0.0
+        self.last_error: LLMError | None = None  # the failure that opened it last
+
+    def remaining_s(self) -> float:
+        """Seconds the circuit stays open (0 when closed)."""
+        return max(0.0, self.open_until - time.monotonic())
+
+    def success(self) -> None:
+        self.consecutive = 0
+        self.open_until = 0.0
+
+    def failure(self, exc: LLMError) -> bool:
+        """Count ``exc`` if it says the backend is unwell; return whether it opened the circuit."""
+        if not isinstance(exc, _BREAKER_ERRORS):
+            return False
+        self.consecutive += 1
+        if self.consecutive < self.failures or self.remaining_s() > 0:
+            return False
+        self.open_until = time.monotonic() + self.cooldown_s
+        self.last_error = exc
+        self.consecutive = 0
+        return True
+
+
 class LLMWorker:
     """Runs LLM requests in background threads so that callers never block.
 
@@ -207,11 +249,11 @@ class LLMWorker:
         self._queue: deque[tuple[LLMRequest, Future]] = deque()
         self._threads: list[threading.Thread] = []
         self._closed = threading.Event()
-        self._consecutive_failures = 0
-        self._open_until = 0.0
+        self._breaker = _CircuitBreaker(self.breaker_failures, self.breaker_cooldown_s)
+        self._exponential = tenacity.wait_exponential(multiplier=self.backoff_s, max=self.backoff_max_s)
         self._last_start = 0.0
         self._warned: set[str] = set()
-        self._rng = random.Random()
+        self._rng = random.Random()  # back-off jitter only; never the global RNG
         self._abandoned = 0  # timed-out attempts whose thread is still running
         self.max_abandoned = 2
         self.idle_exit_s = 30.0
@@ -258,9 +300,9 @@ class LLMWorker:
             reason = None
             if self._closed.is_set():
                 reason = "the LLM worker is closed"
-            elif time.monotonic() < self._open_until:
+            elif self._breaker.remaining_s() > 0:
                 reason = (f"the LLM backend failed {self.breaker_failures} times in a row; not calling it for "
-                          f"another {self._open_until - time.monotonic():.0f} s (circuit breaker)")
+                          f"another {self._breaker.remaining_s():.0f} s (circuit breaker)")
             elif len(self._queue) >= self.max_pending:
                 reason = f"{len(self._queue)} LLM requests are already queued (max_pending={self.max_pending})"
             if reason:
@@ -284,7 +326,7 @@ class LLMWorker:
     @property
     def circuit_open(self) -> bool:
         """Whether the breaker currently refuses requests."""
-        return time.monotonic() < self._open_until
+        return self._breaker.remaining_s() > 0
 
     @property
     def pending(self) -> int:
@@ -315,7 +357,7 @@ class LLMWorker:
     def __repr__(self) -> str:
         return f"LLMWorker(backend={getattr(self.backend, 'spec', type(self.backend).__name__)!r}, pending={len(self._queue)})"
 
-    # ------------------------------------------------------------------ internals
+    # ------------------------------------------------------------------ threads
     def _ensure_threads_locked(self) -> None:
         self._threads = [t for t in self._threads if t.is_alive()]
         while len(self._threads) < self.parallel:
@@ -349,48 +391,78 @@ class LLMWorker:
                 logger.exception("unexpected error in LLM request %r", request.tag)
                 future.set_exception(LLMError(f"unexpected {type(exc).__name__}: {exc}"))
 
+    # ------------------------------------------------------------------ one request
     def _run(self, request: LLMRequest) -> LLMResult:
-        last_error: LLMError | None = None
-        for attempt in range(self.max_retries + 1):
-            if self._closed.is_set():
-                raise self._fail(LLMUnavailableError("the LLM worker was closed"))
-            if time.monotonic() < self._open_until:
-                raise self._fail(LLMUnavailableError(
-                    f"circuit breaker open after repeated failures (last: {last_error})"))
-            self._respect_rate_limit()
-            with self._lock:
-                self.stats.attempts += 1
-                if attempt:
-                    self.stats.retries += 1
-            seed = None if request.seed is None else request.seed + attempt
-            try:
-                value, usage = self._attempt(request, seed)
-                if request.validate is not None:
-                    value = request.validate(value)
-            except LLMError as exc:
-                last_error = exc
-                if self._closed.is_set():  # stopped by close(): nothing to warn about, nothing for the breaker
-                    logger.debug("LLM request %r ended by close(): %s", request.tag, exc)
-                    break
+        """Attempts of ``request`` until one answers, a failure is not worth retrying, or the
+        retries are spent (tenacity decides; the last failure is raised)."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_retries + 1),
+            retry=tenacity.retry_if_exception(self._worth_retrying),
+            wait=self._wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        attempts = 0
+        try:
+            for attempt in retrying:
+                attempts = attempt.retry_state.attempt_number
+                with attempt:
+                    value, usage = self._try(request, attempts - 1)
+        except LLMError as exc:
+            self._fail(exc)
+            raise
+        with self._lock:
+            self._breaker.success()
+            self.stats.succeeded += 1
+            self.stats.prompt_tokens += usage.prompt_tokens
+            self.stats.completion_tokens += usage.completion_tokens
+            self.stats.latency_s.append(usage.latency_s)
+            if len(self.stats.latency_s) > 1000:
+                del self.stats.latency_s[:-1000]
+        return LLMResult(value=value, usage=usage, attempts=attempts, tag=request.tag)
+
+    def _try(self, request: LLMRequest, retry: int) -> tuple[Any, Usage]:
+        """Attempt ``retry`` (0 for the first) of ``request``, with ``seed + retry`` so that a garbled
+        answer is not repeated; its failures are counted here, the decision to retry is tenacity's."""
+        if self._closed.is_set():
+            raise LLMUnavailableError("the LLM worker was closed")
+        if self.circuit_open:
+            raise LLMUnavailableError(
+                f"circuit breaker open after repeated failures (last: {self._breaker.last_error})")
+        self._respect_rate_limit()
+        with self._lock:
+            self.stats.attempts += 1
+            if retry:
+                self.stats.retries += 1
+        seed = None if request.seed is None else request.seed + retry
+        try:
+            value, usage = self._attempt(request, seed)
+            if request.validate is not None:
+                value = request.validate(value)
+        except LLMError as exc:
+            if self._closed.is_set() or isinstance(exc, LLMCancelledError):
+                # stopped by close() or at interpreter exit: nothing to warn about, nothing for the breaker
+                logger.debug("LLM request %r ended by close(): %s", request.tag, exc)
+            else:
                 self._note_attempt_failure(exc)
-                if not exc.retryable or attempt == self.max_retries:
-                    break
-                self._sleep(self._backoff(attempt, exc))
-                continue
-            with self._lock:
-                self._consecutive_failures = 0
-                self._open_until = 0.0
-                self.stats.succeeded += 1
-                self.stats.prompt_tokens += usage.prompt_tokens
-                self.stats.completion_tokens += usage.completion_tokens
-                self.stats.latency_s.append(usage.latency_s)
-                if len(self.stats.latency_s) > 1000:
-                    del self.stats.latency_s[:-1000]
-            return LLMResult(value=value, usage=usage, attempts=attempt + 1, tag=request.tag)
-        assert last_error is not None
-        raise self._fail(last_error)
+            raise
+        return value, usage
+
+    def _worth_retrying(self, exc: BaseException) -> bool:
+        return isinstance(exc, LLMError) and exc.retryable and not self._closed.is_set()
+
+    def _wait(self, retry_state: tenacity.RetryCallState) -> float:
+        """tenacity's exponential back-off times a jitter in [0.5, 1), and at least a 429's
+        ``Retry-After``; both capped at ``backoff_max_s``."""
+        delay = self._exponential(retry_state) * (0.5 + self._rng.random() / 2)
+        exc = retry_state.outcome.exception() if retry_state.outcome is not None else None
+        if isinstance(exc, LLMRateLimitError) and exc.retry_after:
+            delay = max(delay, min(float(exc.retry_after), self.backoff_max_s))
+        return delay
 
     def _attempt(self, request: LLMRequest, seed: int | None) -> tuple[Any, Usage]:
+        """One call of the backend in its own thread, given up after ``timeout_s`` (the thread of a
+        backend that ignores its timeout is abandoned, and counted until it ends)."""
         with self._lock:
             if self._abandoned >= self.max_abandoned:
                 raise LLMUnavailableError(
@@ -433,22 +505,19 @@ class LLMWorker:
             raise LLMError(f"{type(exc).__name__} from the LLM backend: {exc}") from exc
         return box["result"]
 
+    # ------------------------------------------------------------------ accounting
     def _note_attempt_failure(self, exc: LLMError) -> None:
         with self._lock:
             if isinstance(exc, LLMTimeoutError):
                 self.stats.timeouts += 1
             if isinstance(exc, LLMResponseError):
                 self.stats.invalid_answers += 1
-            if isinstance(exc, _BREAKER_ERRORS):
-                self._consecutive_failures += 1
-                if self._consecutive_failures >= self.breaker_failures and time.monotonic() >= self._open_until:
-                    self._open_until = time.monotonic() + self.breaker_cooldown_s
-                    self.stats.breaker_trips += 1
-                    logger.warning(
-                        "LLM backend %s failed %d times in a row (last: %s); pausing calls for %.0f s",
-                        getattr(self.backend, "spec", "?"), self._consecutive_failures, exc, self.breaker_cooldown_s,
-                    )
-                    self._consecutive_failures = 0
+            if self._breaker.failure(exc):
+                self.stats.breaker_trips += 1
+                logger.warning(
+                    "LLM backend %s failed %d times in a row (last: %s); pausing calls for %.0f s",
+                    getattr(self.backend, "spec", "?"), self.breaker_failures, exc, self.breaker_cooldown_s,
+                )
             kind = type(exc).__name__
             first = kind not in self._warned
             self._warned.add(kind)
@@ -462,16 +531,9 @@ class LLMWorker:
         name = type(exc).__name__
         self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
 
-    def _fail(self, exc: LLMError) -> LLMError:
+    def _fail(self, exc: LLMError) -> None:
         with self._lock:
             self._record_failure_locked(exc)
-        return exc
-
-    def _backoff(self, attempt: int, exc: LLMError) -> float:
-        delay = min(self.backoff_max_s, self.backoff_s * (2**attempt)) * (0.5 + self._rng.random() / 2)
-        if isinstance(exc, LLMRateLimitError) and exc.retry_after:
-            delay = max(delay, min(float(exc.retry_after), self.backoff_max_s))
-        return delay
 
     def _respect_rate_limit(self) -> None:
         if not self.min_interval_s:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from raytune_llm._imports import require
 from raytune_llm.meta.errors import MetaDataError, NotFittedError
 from raytune_llm.meta.features import TASKS, numeric_features
 
@@ -56,9 +57,12 @@ _MAX_ONE_HOT = 32
 
 
 def _xgboost() -> Any:
-    from raytune_llm._imports import require
-
+    require("sklearn", extra="meta", feature="MetaLearner (XGBoost's scikit-learn interface)")
     return require("xgboost", extra="meta", feature="MetaLearner")
+
+
+def _group_kfold() -> Any:
+    return require("sklearn.model_selection", extra="meta", feature="MetaLearner.fit").GroupKFold
 
 
 def _flat(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -253,7 +257,6 @@ class MetaLearner:
 
     def _cross_validate(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
         from scipy.stats import spearmanr
-        from sklearn.model_selection import GroupKFold
 
         names = sorted(set(groups))
         if len(names) < 2:
@@ -262,7 +265,7 @@ class MetaLearner:
                     "note": "leave-one-data-set-out needs at least two data sets"}
         pred = np.empty_like(y)
         base = np.empty_like(y)
-        for train, test in GroupKFold(n_splits=len(names)).split(X, y, groups):
+        for train, test in _group_kfold()(n_splits=len(names)).split(X, y, groups):
             pred[test] = self._regressor().fit(X[train], y[train]).predict(X[test])
             base[test] = y[train].mean()
         per_dataset = {}
@@ -323,7 +326,7 @@ class MetaLearner:
         Returns:
             ``[(config, predicted value), ...]`` with nested configs ready for Tune.
         """
-        from raytune_llm.history import SpaceFiller
+        from raytune_llm.proposal_queue import SpaceFiller
         from raytune_llm.space import SearchSpace
 
         self._check_fitted()
@@ -362,8 +365,6 @@ class MetaLearner:
             ``"meta"``), ``feature``, ``importance``, ``effect`` (metric units) and ``threshold``,
             ``category`` or ``value``.
         """
-        from raytune_llm._imports import require
-
         shap = require("shap", extra="meta", feature="MetaLearner.explain")
         self._check_fitted()
         if int(top) < 1:

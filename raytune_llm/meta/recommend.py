@@ -22,7 +22,6 @@ runs the same sequence through its background worker (see its ``wait_for_llm`` f
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeoutError
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raytune_llm._checks import finite_or_none
 from raytune_llm.errors import LLMError, RaytuneLLMError
 from raytune_llm.llm import LLMRequest, LLMResult, LLMWorker, get_backend
 from raytune_llm.proposals.metallmix import (
@@ -175,14 +175,6 @@ def _records(frame: Any) -> list[dict[str, Any]]:
     return frame.to_dict("records") if hasattr(frame, "to_dict") else list(frame)
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def target_features(store: Any, *, dataset: str | None, features: Mapping[str, Any] | None,
                     task: str | None) -> tuple[dict[str, Any], str]:
     """The target's meta-features and task: given, stored, or computed from the named packaged data set.
@@ -296,14 +288,14 @@ def gather_evidence(
         if row.get("metric", metric) != metric:
             continue
         similar.append(PastRun(str(row["dataset"]), str(row["model"]), flatten(dict(row["config"])),
-                               _finite(row.get("value")), _finite(row.get("distance"))))
+                               finite_or_none(row.get("value")), finite_or_none(row.get("distance"))))
     statements = [str(s) for s in learner.explain(features, top=5)]
     candidates = []
     if n_candidates > 0:
         for config, predicted in learner.best_candidates(features, space, model=model, n=n_candidates,
                                                          samples=samples, seed=seed):
             candidates.append((space.repair(config, flat=True), float(predicted)))
-    values = [v for v in (_finite(r["value"]) for r in _records(store.experiments(task=task))
+    values = [v for v in (finite_or_none(r["value"]) for r in _records(store.experiments(task=task))
                           if r.get("metric") == metric) if v is not None]
     metric_range = (min(values), max(values)) if values else None
     evidence = Evidence(space=space, model=model, task=task, metric=metric, mode=mode, dataset=dataset,
@@ -464,7 +456,7 @@ class RecommendationRun:
         if config is None or self.predict is None:
             return None
         try:
-            return _finite(self.predict(config))
+            return finite_or_none(self.predict(config))
         except Exception as exc:  # noqa: BLE001 - a prediction is evidence, never a reason to fail
             logger.warning("meta-learner prediction failed: %s", exc)
             return None

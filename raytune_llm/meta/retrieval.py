@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from raytune_llm.errors import MissingExtraError
+from raytune_llm._imports import require
 from raytune_llm.meta.errors import MetaDataError
 from raytune_llm.meta.features import TASKS, numeric_features
 
@@ -65,7 +65,7 @@ def dataset_distances(store: MetaStore, features: Mapping[str, Any], *, task: st
         task: ``"image-classification"`` or ``"timeseries-regression"``.
         exclude_dataset: a data set left out (e.g. the query itself when it is in the store).
         backend: ``"sklearn"`` (``NearestNeighbors``) or ``"faiss"`` (``IndexFlatL2``; needs
-            ``pip install faiss-cpu``).
+            ``faiss``, from the ``meta`` extra's ``faiss-cpu``).
         k: how many; None: all.
     """
     if task not in TASKS:
@@ -93,23 +93,16 @@ def dataset_distances(store: MetaStore, features: Mapping[str, Any], *, task: st
     zq = np.nan_to_num((q - mean) / std, nan=0.0)
     n = len(z) if k is None else min(int(k), len(z))
     if backend == "faiss":
-        try:
-            import faiss
-        except ImportError as exc:
-            raise MissingExtraError(
-                f"similar_experiments(backend='faiss') needs the Python module 'faiss' ({exc}); install it with "
-                "pip install faiss-cpu, or use backend='sklearn' (the default, same results)") from exc
+        faiss = require("faiss", extra="meta",
+                        feature="similar_experiments(backend='faiss') (or use backend='sklearn', the default: same "
+                                "results)")
         index = faiss.IndexFlatL2(z.shape[1])
         index.add(np.ascontiguousarray(z, dtype=np.float32))
         dist, idx = index.search(np.ascontiguousarray(zq, dtype=np.float32), n)
         dist = np.sqrt(np.clip(dist, 0.0, None))
     else:
-        from raytune_llm._imports import require
-
-        require("sklearn", extra="meta", feature="similar_experiments")
-        from sklearn.neighbors import NearestNeighbors
-
-        dist, idx = NearestNeighbors(n_neighbors=n).fit(z).kneighbors(zq)
+        neighbors = require("sklearn.neighbors", extra="meta", feature="similar_experiments")
+        dist, idx = neighbors.NearestNeighbors(n_neighbors=n).fit(z).kneighbors(zq)
     names_list = table["name"].tolist()
     return [(names_list[i], float(d)) for i, d in zip(idx[0], dist[0])]
 

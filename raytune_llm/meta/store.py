@@ -9,9 +9,12 @@ One file holds three tables:
   ``metric``, ``mode`` (``"min"``/``"max"``), ``value`` (finite), ``train_time_s`` (or null),
   ``source``, ``date`` (ISO 8601).
 
-Writes are atomic: :meth:`MetaStore.add_experiments` validates every record before it writes, and
-writes them in one transaction, so a bad record leaves the store unchanged. The packaged seed
-meta-dataset is opened read-only by :meth:`MetaStore.seed`.
+Writes are atomic: :meth:`MetaStore.add_experiments` validates every record before it writes
+(against the record schema of :mod:`raytune_llm.meta.records`), and writes them in one
+transaction, so a bad record leaves the store unchanged. The packaged seed meta-dataset is opened
+read-only by :meth:`MetaStore.seed`. Reading Ray Tune results (:mod:`raytune_llm.meta.ingest`)
+and CSV/Parquet tables (:mod:`raytune_llm.meta.tables`) lives in modules of their own; the
+store's ``ingest_tune``, ``ingest_table`` and ``export_parquet`` call them.
 
 Example:
     >>> import tempfile, os
@@ -29,11 +32,8 @@ Example:
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import logging
 import math
-import numbers
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -42,20 +42,18 @@ from typing import TYPE_CHECKING, Any
 
 from raytune_llm.meta.errors import MetaDataError, MetaStoreSchemaError, ReadOnlyStoreError, UnknownDatasetError
 from raytune_llm.meta.features import TASKS, numeric_features
+from raytune_llm.meta.records import RECORD_KEYS, REQUIRED_KEYS, now, to_json, validate_records
 
 if TYPE_CHECKING:
     import pandas as pd
 
-logger = logging.getLogger(__name__)
+__all__ = ["EXPERIMENT_COLUMNS", "RECORD_KEYS", "REQUIRED_KEYS", "SCHEMA_VERSION", "MetaStore", "default_store_path",
+           "seed_store_path"]
 
 SCHEMA_VERSION = 1
 ENV_VAR = "RAYTUNE_LLM_META"
-RECORD_KEYS: tuple[str, ...] = ("dataset", "model", "config", "metric", "mode", "value", "train_time_s", "source",
-                                "date")
-REQUIRED_KEYS: tuple[str, ...] = ("dataset", "model", "config", "metric", "mode", "value")
 EXPERIMENT_COLUMNS: tuple[str, ...] = ("id", "dataset", "task", "model", "config", "metric", "mode", "value",
                                        "train_time_s", "source", "date")
-_PARQUET_DATASETS_KEY = b"raytune_llm.datasets"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -109,49 +107,8 @@ def _pandas() -> Any:
     return require("pandas", extra="meta", feature="the MetaLLMiX meta-dataset (MetaStore)")
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _plain(value: Any) -> Any:
-    """NumPy scalars -> Python scalars; NaN -> None (JSON has no NaN); containers recursively."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)) and getattr(value, "ndim", 1) == 0:
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _json(value: Any, what: str) -> str:
-    try:
-        return json.dumps(_plain(value), sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise MetaDataError(f"{what} must be JSON-able (numbers, strings, bools, None, lists, dicts): {exc}") from None
-
-
 def _features_from_json(text: str) -> dict[str, Any]:
     return {k: (math.nan if v is None else v) for k, v in json.loads(text).items()}
-
-
-def _iso_date(value: Any, where: str) -> str:
-    if value is None:
-        return _now()
-    if isinstance(value, _dt.datetime):
-        return value.isoformat()
-    if hasattr(value, "isoformat") and not isinstance(value, str):  # pandas.Timestamp, date
-        return value.isoformat()
-    if not isinstance(value, str):
-        raise MetaDataError(f"{where}: 'date' must be an ISO 8601 string such as '2026-11-25T12:00:00+00:00', "
-                            f"got {value!r}")
-    try:
-        return _dt.datetime.fromisoformat(value.strip()).isoformat()
-    except ValueError:
-        raise MetaDataError(f"{where}: 'date' must be an ISO 8601 string such as '2026-11-25T12:00:00+00:00', "
-                            f"got {value!r}") from None
 
 
 class MetaStore:
@@ -213,7 +170,7 @@ class MetaStore:
             self._conn.executescript(
                 "BEGIN IMMEDIATE;" + _SCHEMA
                 + f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
-                + f"INSERT OR IGNORE INTO meta VALUES ('created', '{_now()}');COMMIT;")
+                + f"INSERT OR IGNORE INTO meta VALUES ('created', '{now()}');COMMIT;")
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = row[0] if row else None
         if version != str(SCHEMA_VERSION):
@@ -276,7 +233,7 @@ class MetaStore:
             numeric_features(dict(features), task)
         except MetaDataError as exc:
             raise MetaDataError(f"data set {name!r}: {exc}") from None
-        return name, task, _json(dict(features), f"data set {name!r}: features")
+        return name, task, to_json(dict(features), f"data set {name!r}: features")
 
     def add_dataset(self, name: str, task: str, features: dict[str, Any], *, replace: bool = False) -> None:
         """Add a data set with its meta-features.
@@ -340,56 +297,6 @@ class MetaStore:
         return _features_from_json(row[0])
 
     # ---------------------------------------------------------------- experiments
-    def _validate(self, records: Iterable[Mapping[str, Any]], known: Mapping[str, str],
-                  modes: dict[tuple[str, str], str]) -> list[tuple[Any, ...]]:
-        rows = []
-        for i, record in enumerate(records):
-            where = f"record {i}"
-            if not isinstance(record, Mapping):
-                raise MetaDataError(f"{where}: must be a dict with keys {list(REQUIRED_KEYS)}, got "
-                                    f"{type(record).__name__}: {record!r}")
-            missing = [k for k in REQUIRED_KEYS if k not in record]
-            if missing:
-                raise MetaDataError(f"{where}: missing field(s) {missing}; a record needs {list(REQUIRED_KEYS)} "
-                                    f"and may have {[k for k in RECORD_KEYS if k not in REQUIRED_KEYS]}")
-            extra = sorted(set(record) - set(RECORD_KEYS))
-            if extra:
-                raise MetaDataError(f"{where}: unknown field(s) {extra}; allowed: {list(RECORD_KEYS)}")
-            dataset = record["dataset"]
-            if dataset not in known:
-                raise MetaDataError(f"{where}: field 'dataset' = {dataset!r} is not in the store (known: "
-                                    f"{sorted(known)}); add it first with add_dataset(name, task, features)")
-            for key in ("model", "metric"):
-                if not isinstance(record[key], str) or not record[key].strip():
-                    raise MetaDataError(f"{where}: field {key!r} must be a non-empty string, got {record[key]!r}")
-            mode = record["mode"]
-            if mode not in ("min", "max"):
-                raise MetaDataError(f"{where}: field 'mode' must be 'min' or 'max', got {mode!r}")
-            seen = modes.setdefault((dataset, record["metric"]), mode)
-            if seen != mode:
-                raise MetaDataError(f"{where}: field 'mode' = {mode!r} contradicts mode {seen!r} already used for "
-                                    f"metric {record['metric']!r} on data set {dataset!r}")
-            config = record["config"]
-            if not isinstance(config, Mapping):
-                raise MetaDataError(f"{where}: field 'config' must be a dict, got {type(config).__name__}: {config!r}")
-            config_json = _json(dict(config), f"{where}: field 'config'")
-            value = record["value"]
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-                raise MetaDataError(f"{where}: field 'value' must be a finite number, got {value!r}; leave failed "
-                                    "or diverged trials out")
-            seconds = record.get("train_time_s")
-            if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, numbers.Real)
-                                        or not math.isfinite(float(seconds)) or float(seconds) < 0):
-                raise MetaDataError(f"{where}: field 'train_time_s' must be None or a finite number >= 0, got "
-                                    f"{seconds!r}")
-            source = record.get("source", "user")
-            if not isinstance(source, str) or not source.strip():
-                raise MetaDataError(f"{where}: field 'source' must be a non-empty string, got {source!r}")
-            date = _iso_date(record.get("date"), where)
-            rows.append((dataset, record["model"], config_json, record["metric"], mode, float(value),
-                         None if seconds is None else float(seconds), source, date))
-        return rows
-
     def add_experiments(self, records: Iterable[Mapping[str, Any]]) -> int:
         """Add experiments, all or none.
 
@@ -420,7 +327,7 @@ class MetaStore:
             known.update({row[0]: row[1] for row in new})
             modes = dict(((d, m), mode) for d, m, mode in
                          conn.execute("SELECT DISTINCT dataset, metric, mode FROM experiments"))
-            rows = self._validate(records, known, modes)
+            rows = validate_records(records, known=known, modes=modes)
             conn.executemany("INSERT INTO datasets VALUES (?, ?, ?)", new)
             conn.executemany("INSERT INTO experiments (dataset, model, config, metric, mode, value, train_time_s, "
                              "source, date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
@@ -467,10 +374,11 @@ class MetaStore:
         """Add every trial of a Ray Tune experiment directory as an experiment.
 
         Reads the directory with ``ray.tune.ExperimentAnalysis`` (works for ``tune.run`` and
-        ``Tuner.fit`` results). Each trial's ``config`` becomes the experiment's configuration
-        (non-JSON values such as classes are stored as their ``str()``), ``time_total_s`` its
-        ``train_time_s`` and the time of its last result its ``date``. Trials that never
-        reported the metric (errored early) are skipped with a warning.
+        ``Tuner.fit`` results; see :func:`raytune_llm.meta.ingest.tune_records`). Each trial's
+        ``config`` becomes the experiment's configuration (non-JSON values such as classes are
+        stored as their ``str()``), ``time_total_s`` its ``train_time_s`` and the time of its last
+        result its ``date``. Trials that never reported the metric (errored early) are skipped
+        with a warning.
 
         Args:
             path: the experiment directory (e.g. ``~/ray_results/my_run``).
@@ -486,58 +394,11 @@ class MetaStore:
         Returns:
             The number of experiments added (all or none).
         """
+        from raytune_llm.meta.ingest import tune_records
+
         self._writable("ingest a Tune experiment")
-        from ray.tune import ExperimentAnalysis
-
-        directory = Path(path).expanduser()
-        if not directory.is_dir():
-            raise MetaDataError(f"ingest_tune: {directory} is not a directory; pass a Tune experiment directory "
-                                "such as ~/ray_results/<name>")
-        if scope not in ("last", "all"):
-            raise MetaDataError(f"ingest_tune: scope must be 'last' or 'all', got {scope!r}")
-        metric, mode = self._tune_metric(directory, metric, mode)
-        analysis = ExperimentAnalysis(str(directory))
-        frames = analysis.trial_dataframes if scope == "all" else {}
-        records, skipped = [], 0
-        for trial in analysis.trials:
-            frame = frames.get(trial.trial_id)  # every reported result of the trial, keyed by trial id
-            last = trial.last_result or {}
-            value = last.get(metric)
-            if scope == "all" and frame is not None and metric in frame:
-                series = frame[metric].dropna()
-                value = (series.max() if mode == "max" else series.min()) if len(series) else None
-            if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                    or not math.isfinite(float(value)):
-                skipped += 1
-                continue
-            config = {k: (v if _is_jsonable(v) else str(v)) for k, v in (trial.config or {}).items()}
-            stamp = last.get("timestamp")
-            date = _dt.datetime.fromtimestamp(stamp, _dt.timezone.utc).isoformat() if stamp else None
-            seconds = last.get("time_total_s")
-            records.append({"dataset": dataset, "model": model, "config": config, "metric": metric, "mode": mode,
-                            "value": float(value), "train_time_s": float(seconds) if seconds is not None else None,
-                            "source": source or f"ray-tune:{directory}", "date": date})
-        if skipped:
-            logger.warning("ingest_tune: skipped %d of %d trials of %s without a finite %r", skipped,
-                           len(analysis.trials), directory, metric)
-        if not records:
-            raise MetaDataError(f"ingest_tune: no trial of {directory} reported a finite {metric!r} "
-                                f"({len(analysis.trials)} trials); check the metric name")
-        return self.add_experiments(records)
-
-    @staticmethod
-    def _tune_metric(directory: Path, metric: str | None, mode: str | None) -> tuple[str, str]:
-        if metric is None or mode is None:
-            recorded_metric, recorded_mode = _recorded_metric(directory)
-            metric = metric or recorded_metric
-            mode = mode or recorded_mode
-        if metric is None or mode is None:
-            raise MetaDataError(
-                f"ingest_tune: {directory} does not record the metric and mode of the run; pass them, "
-                "e.g. ingest_tune(path, dataset=..., model=..., metric='val_loss', mode='min')")
-        if mode not in ("min", "max"):
-            raise MetaDataError(f"ingest_tune: mode must be 'min' or 'max', got {mode!r}")
-        return metric, mode
+        return self.add_experiments(tune_records(path, dataset=dataset, model=model, metric=metric, mode=mode,
+                                                 source=source, scope=scope))
 
     def ingest_table(self, path: str | Path, *, source: str | None = None) -> int:
         """Add the experiments of a CSV or Parquet table (e.g. one written by :meth:`export_parquet`).
@@ -557,33 +418,15 @@ class MetaStore:
         Returns:
             The number of experiments added (all or none; errors name the row index and field).
         """
+        from raytune_llm.meta.tables import read_table, records_from_frame
+
         self._writable("ingest a table")
-        pd = _pandas()
         path = Path(path).expanduser()
-        name = path.name.lower()
-        carried: dict[str, tuple[str, dict[str, Any]]] = {}
-        if name.endswith((".parquet", ".pq")):
-            from raytune_llm._imports import require
-
-            pq = require("pyarrow.parquet", extra="meta", feature="MetaStore.ingest_table for Parquet")
-            table = pq.read_table(path)
-            metadata = table.schema.metadata or {}
-            if _PARQUET_DATASETS_KEY in metadata:
-                carried = {d["name"]: (d["task"], d["features"])
-                           for d in json.loads(metadata[_PARQUET_DATASETS_KEY].decode())}
-            frame = table.to_pandas()
-        elif name.endswith((".csv", ".csv.gz")):
-            frame = pd.read_csv(path, keep_default_na=True)
-        else:
-            raise MetaDataError(f"ingest_table: {path} must end in .csv, .csv.gz, .parquet or .pq")
-        records = _records_from_frame(frame, source or f"table:{path.name}", self._tasks(carried))
-        return self._insert(carried, records)
-
-    def _tasks(self, carried: Mapping[str, tuple[str, Any]]) -> dict[str, str]:
+        frame, carried = read_table(path)
         tasks = dict(self._db().execute("SELECT name, task FROM datasets").fetchall())
         for name, (task, _) in carried.items():
             tasks.setdefault(name, task)
-        return tasks
+        return self._insert(carried, records_from_frame(frame, source or f"table:{path.name}", tasks))
 
     def export_parquet(self, path: str | Path) -> Path:
         """Write every experiment (columns of :meth:`experiments`, ``config`` as JSON text) to Parquet.
@@ -592,100 +435,8 @@ class MetaStore:
         (``raytune_llm.datasets``), so :meth:`ingest_table` can rebuild a store from the file alone.
 
         Returns:
-            The path written (via a temporary file and ``os.replace``).
+            The path written (via a temporary file that replaces it).
         """
-        from raytune_llm._imports import require
+        from raytune_llm.meta.tables import write_parquet
 
-        pa = require("pyarrow", extra="meta", feature="MetaStore.export_parquet")
-        pq = require("pyarrow.parquet", extra="meta", feature="MetaStore.export_parquet")
-        frame = self.experiments()
-        frame["config"] = [json.dumps(c, sort_keys=True) for c in frame["config"]]
-        datasets = [{"name": r.name, "task": r.task, "features": _plain(r.features)}
-                    for r in self.datasets().itertuples()]
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                               _PARQUET_DATASETS_KEY: json.dumps(datasets).encode()})
-        path = Path(path).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-        return path
-
-
-def _is_jsonable(value: Any) -> bool:
-    try:
-        json.dumps(_plain(value), allow_nan=False)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
-def _recorded_metric(directory: Path) -> tuple[str | None, str | None]:
-    """Metric and mode a Tune run recorded: ``Tuner``'s ``tuner.pkl`` (TuneConfig), else ``(None, None)``."""
-    tuner_file = directory / "tuner.pkl"
-    if tuner_file.is_file():
-        try:
-            import ray.cloudpickle as pickle
-
-            with tuner_file.open("rb") as fh:
-                state = pickle.load(fh)  # written by this user's own Tuner run
-            config = state.get("_tune_config") if isinstance(state, dict) else getattr(state, "_tune_config", None)
-            if config is not None:
-                return getattr(config, "metric", None), getattr(config, "mode", None)
-        except Exception:  # noqa: BLE001 - unreadable: ask the caller for the metric instead
-            logger.debug("could not read %s", tuner_file, exc_info=True)
-    return None, None
-
-
-def _cell(value: Any) -> Any:
-    value = _plain(value)
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _records_from_frame(frame: pd.DataFrame, default_source: str, tasks: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Table rows -> experiment records (errors name the row index and the column)."""
-    config_columns = [c for c in frame.columns if isinstance(c, str) and c.startswith("config/")]
-    if "config" not in frame.columns and not config_columns:
-        raise MetaDataError("ingest_table: the table has neither a 'config' column (JSON objects) nor 'config/<name>' "
-                            f"columns; columns found: {list(frame.columns)}")
-    missing = [c for c in ("dataset", "model", "metric", "mode", "value") if c not in frame.columns]
-    if missing:
-        raise MetaDataError(f"ingest_table: missing column(s) {missing}; columns found: {list(frame.columns)}")
-    allowed = {*RECORD_KEYS, "id", "task", *config_columns}
-    extra = sorted(str(c) for c in frame.columns if c not in allowed)
-    if extra:
-        raise MetaDataError(f"ingest_table: unknown column(s) {extra}; allowed: {sorted(RECORD_KEYS)}, 'id', 'task' "
-                            "and 'config/<name>'")
-    records = []
-    for i, row in enumerate(frame.to_dict(orient="records")):
-        text = _cell(row.get("config"))
-        if text is None:
-            config: dict[str, Any] = {}
-        elif isinstance(text, dict):
-            config = dict(text)
-        else:
-            try:
-                config = json.loads(text)
-            except (TypeError, ValueError):
-                config = None
-            if not isinstance(config, dict):
-                raise MetaDataError(f"ingest_table: row {i}: column 'config' must hold a JSON object such as "
-                                    f'\'{{"lr": 0.01}}\', got {text!r}')
-        for column in config_columns:
-            value = _cell(row[column])
-            if value is not None:
-                config[column[len("config/"):]] = value
-        if "task" in row and _cell(row["task"]) is not None and row["dataset"] in tasks \
-                and row["task"] != tasks[row["dataset"]]:
-            raise MetaDataError(f"ingest_table: row {i}: column 'task' = {row['task']!r} but data set "
-                                f"{row['dataset']!r} is {tasks[row['dataset']]!r}")
-        record = {k: _cell(row[k]) for k in ("dataset", "model", "metric", "mode", "value")}
-        record["config"] = config
-        record["train_time_s"] = _cell(row.get("train_time_s"))
-        record["source"] = _cell(row.get("source")) or default_source
-        record["date"] = _cell(row.get("date"))
-        records.append(record)
-    return records
+        return write_parquet(self.experiments(), self.datasets(), path)

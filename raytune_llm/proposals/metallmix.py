@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from raytune_llm.llm.base import Message
-from raytune_llm.proposals.render import SPACE_HEADER, format_config, format_value
+from raytune_llm.proposals.render import SPACE_HEADER, config_schema, format_config, format_value, space_table
 from raytune_llm.proposals.screening import screen_configs
 from raytune_llm.space import SearchSpace
 
@@ -157,7 +157,7 @@ def evidence_lines(evidence: Evidence) -> list[str]:
 def recommend_messages(evidence: Evidence) -> list[Message]:
     """The recommender's chat: system role, then the evidence, the space and the question."""
     lines = evidence_lines(evidence)
-    lines += [SPACE_HEADER, evidence.space.to_prompt(), "",
+    lines += [SPACE_HEADER, space_table(evidence.space), "",
               f"Recommend one configuration for '{evidence.model}' inside this space, the {evidence.metric} you "
               f"expect it to reach, and a one-sentence explanation that cites the evidence above."]
     return [{"role": "system", "content": RECOMMEND_SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
@@ -174,7 +174,7 @@ def recommend_schema(evidence: Evidence) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "model": {"enum": [evidence.model]},
-            "configuration": evidence.space.config_schema(),
+            "configuration": config_schema(evidence.space),
             "expected_metric": expected,
             "explanation": {"type": "string", "maxLength": EXPLANATION_MAX},
         },
@@ -324,7 +324,7 @@ def judge_messages(evidence: Evidence, answer: Any, checked: CheckedAnswer, pred
     if evidence.metric_range is not None:
         lo, hi = evidence.metric_range
         lines.append(f"Past {evidence.metric} values range from {format_value(lo)} to {format_value(hi)}.")
-    lines += [SPACE_HEADER, evidence.space.to_prompt(), "",
+    lines += [SPACE_HEADER, space_table(evidence.space), "",
               "Recommendation to review:", json.dumps(answer, default=str)]
     checks = "; ".join(checked.notes) if checked.notes else "every field is valid as written."
     lines.append("Checks by code: " + checks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from raytune_llm.llm.base import Message
+from raytune_llm.proposals.render import space_table
 from raytune_llm.space import SearchSpace
 
 SYSTEM_EXPERT = (
@@ -26,7 +27,7 @@ def propose_messages(space: SearchSpace, n: int, *, metric: str, mode: str, task
         f"Task: {task}" if task else "",
         f"Goal: {goal} {metric}.",
         "Search space (log scale: think in orders of magnitude):",
-        space.to_prompt(),
+        space_table(space),
         f"Propose {n} different configurations that are likely to work well. Spread them over the space "
         "rather than repeating one idea.",
     ]

@@ -9,7 +9,6 @@ or 10,000 trials.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from raytune_llm.llm.base import Message
-from raytune_llm.proposals.render import SPACE_HEADER, format_config, format_value
+from raytune_llm.proposals.render import SPACE_HEADER, format_config, format_value, space_table
 from raytune_llm.space import SearchSpace
 
 SYSTEM = (
@@ -90,7 +89,7 @@ def swarm_messages(
         completed: trials completed so far; budget: total, if known.
         max_trials: best trials shown; max_particles: particles shown; max_recent: other recent
             trials shown; digits: significant digits of every number; max_chars: text bound.
-        answer: ``"configs"`` asks for whole configurations (:meth:`SearchSpace.json_schema`);
+        answer: ``"configs"`` asks for whole configurations (:func:`~raytune_llm.proposals.render.space_schema`);
             ``"edits"`` numbers the best trials and asks for edits of them, one parameter each
             (:func:`edit_schema`, applied with :func:`apply_edits`). The numbered trials are never
             dropped to meet ``max_chars`` (the answer refers to them); the rest shrinks.
@@ -101,7 +100,7 @@ def swarm_messages(
     while True:
         lines = [f"Metric: {metric} ({goal}). Trials completed: {completed}"
                  + (f" of {budget}." if budget else "."),
-                 SPACE_HEADER, space.to_prompt(), ""]
+                 SPACE_HEADER, space_table(space), ""]
         shown: set[str] = set()
         if best:
             lines.append(f"Best trials ({metric} | configuration):")
@@ -202,18 +201,3 @@ def apply_edits(items: Any, bases: Sequence[dict[str, Any]], space: SearchSpace)
         config[param] = item.get("value")
         configs.append(config)
     return configs, rejected
-
-
-def kernel_predict(x_hist: np.ndarray, y_hist: np.ndarray, x_new: np.ndarray, *, bandwidth: float = 0.15) -> np.ndarray:
-    """Nadaraya-Watson (Gaussian kernel) prediction of the cost at ``x_new`` from the history.
-
-    A cheap, assumption-light surrogate used to screen LLM proposals before a trial is spent on
-    them: the candidates whose neighbourhood in the history looks best are kept.
-    """
-    x_hist = np.asarray(x_hist, dtype=float)
-    y_hist = np.asarray(y_hist, dtype=float)
-    x_new = np.atleast_2d(np.asarray(x_new, dtype=float))
-    h = bandwidth * math.sqrt(x_hist.shape[1])
-    d2 = ((x_new[:, None, :] - x_hist[None, :, :]) ** 2).sum(axis=2)
-    w = np.exp(-d2 / (2 * h * h)) + 1e-300
-    return (w * y_hist[None, :]).sum(axis=1) / w.sum(axis=1)

@@ -1,4 +1,4 @@
-"""Ray Tune searchers: thin adapters over the pure cores (raytune_llm.pso, raytune_llm.history)."""
+"""Ray Tune searchers: thin adapters over the pure cores (raytune_llm.pso, raytune_llm.proposal_queue)."""
 
 from raytune_llm.searchers.base import LLMSearcherBase
 from raytune_llm.searchers.llm_history import LLMSearcher

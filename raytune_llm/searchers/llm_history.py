@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from raytune_llm._checks import check_bool, check_int
-from raytune_llm.history import ProposalQueue, SpaceFiller
-from raytune_llm.proposals.history import ANALYSIS_MAX_CHARS, answer_schema, history_messages
+from raytune_llm.proposal_queue import ProposalQueue, SpaceFiller
+from raytune_llm.proposals.history_prompt import ANALYSIS_MAX_CHARS, answer_schema, history_messages
 from raytune_llm.proposals.screening import screen_configs
 from raytune_llm.searchers.base import LLMSearcherBase
 
@@ -110,14 +110,14 @@ class LLMSearcher(LLMSearcherBase):
         for attempt in range(WAIT_ANSWERS):
             if attempt:
                 self._request()
-            if self._future is None:
+            if not self._llm.busy:
                 return None
             failed = self.counters["llm_failed"]
             self._poll_llm(block=True)
             config = self._pop_new(seen)
             if config is not None:
                 return config
-            if self._future is not None or self.counters["llm_failed"] > failed:
+            if self._llm.busy or self.counters["llm_failed"] > failed:
                 return None
         return None
 
@@ -142,21 +142,21 @@ class LLMSearcher(LLMSearcherBase):
         Args:
             taking: slots about to be taken by the trial being suggested.
         """
-        if self._backend is None or self._future is not None or self.space is None:
+        if not self._llm.active or self._llm.busy or self.space is None:
             return
         wanted = self._free_slots(taking) + self.queue_target - len(self.queue)
         if wanted <= 0:
             return
         n = min(MAX_BATCH, max(1, wanted))
-        budget_left = None if self.budget is None else max(0, self.budget - self._started)
+        budget_left = None if self.budget is None else max(0, self.budget - self._trials.started)
         if budget_left == 0:
             return
         messages = history_messages(self.space, metric=self._metric, mode=self._mode, n=n, history=self.history,
                                     best=self.best_trials(8), recent=self.recent_trials(8),
                                     budget_left=budget_left, task=self.task, analysis=self.analysis)
         max_tokens = 60 + 25 * self.space.dim * n + (ANALYSIS_MAX_CHARS + 10 if self.analysis else 0)
-        self._submit(messages, answer_schema(self.space, n, analysis=self.analysis), max_tokens=max_tokens,
-                     tag="history", meta={"n": n})
+        self._llm.submit(messages, answer_schema(self.space, n, analysis=self.analysis), max_tokens=max_tokens,
+                         tag="history", meta={"n": n})
 
     def _on_llm_answer(self, answer: Any, meta: dict[str, Any]) -> None:
         assert self.space is not None

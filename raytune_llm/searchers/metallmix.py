@@ -1,5 +1,9 @@
 """MetaLLMiXSearcher: warm-start any Tune searcher with MetaLLMiX's zero-shot recommendations.
 
+A wrapper, as Ray's ``ConcurrencyLimiter`` is: it wraps the ``inner`` searcher (any
+``ray.tune.search.Searcher``) and composes the parts raytune-llm's searchers share (the trial log
+and its telemetry, the LLM link, the state codec) without their base class.
+
 When Tune gives the search space, the searcher gathers the evidence (the target's meta-features,
 the most similar past experiments, the meta-learner's SHAP statements and best predicted
 candidates) and starts the recommendation (recommender, judge, retry with critique, meta-learner
@@ -26,12 +30,12 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ray.tune.search import Searcher
 
-from raytune_llm._checks import check_bool, check_int, check_number
+from raytune_llm._checks import check_bool, check_int, check_number, check_seed, finite_or_none
 from raytune_llm.errors import ConfigValidationError
 from raytune_llm.meta.features import TASKS as META_TASKS
 from raytune_llm.meta.recommend import (
@@ -40,18 +44,25 @@ from raytune_llm.meta.recommend import (
     RecommendationRun,
     check_model,
     gather_evidence,
-    _finite,
     open_store,
 )
-from raytune_llm.searchers.base import LLMSearcherBase
-from raytune_llm.space import flatten
+from raytune_llm.searchers._llm_link import DEFAULT_LLM, LLMLink
+from raytune_llm.searchers._parts import SearcherParts
+from raytune_llm.searchers._state import ConfigCodec, build_state, check_space, check_state
+from raytune_llm.searchers._trials import TrialLog, cost, metric_value
+from raytune_llm.searchers.base import (LLMSearcherBase, check_metric_mode, check_points, check_points_in_space,
+                                        evaluated_point)
+from raytune_llm.space import SearchSpace, flatten, unflatten
+from raytune_llm.telemetry import Telemetry
 
 logger = logging.getLogger("raytune_llm.searchers")
 
 WRITE_BACK_SOURCE = "raytune-llm MetaLLMiXSearcher"
+#: what the searcher counts besides the LLM counters of every searcher
+COUNTERS = ("inner_told", "inner_untold", "written_back", "write_back_failed")
 
 
-class MetaLLMiXSearcher(LLMSearcherBase):
+class MetaLLMiXSearcher(SearcherParts, Searcher):
     """Zero-shot warm start from past experiments (MetaLLMiX, 2025), then any Tune searcher.
 
     Args:
@@ -73,11 +84,22 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         recommend_timeout_s: deadline of the recommendation; after it, the meta-learner's configuration.
         write_back: add every completed trial to ``meta`` (a writable store; needs ``dataset``).
         k: similar experiments shown to the LLM.
-        **kwargs: ``space``, ``metric``, ``mode``, ``points_to_evaluate``, ``seed``, ``llm``
-            (``"embedded"`` default; ``None``: the meta-learner alone), ``llm_options``,
-            ``max_evaluations``, ``wait_for_llm`` (default ``True`` here: see the module
-            docstring), ``llm_timeout_s``, ``worker_options``, ``log_dir``, ``telemetry``: see
-            :class:`~raytune_llm.searchers.base.LLMSearcherBase`.
+        space: a Tune search space, usually left ``None`` and taken from Tune.
+        metric: metric to optimise (taken from Tune when ``None``).
+        mode: ``"min"`` or ``"max"`` (taken from Tune when ``None``).
+        points_to_evaluate: configurations to evaluate first, before the warm trials.
+        seed: seed of everything random (and of the default ``inner``).
+        llm: the recommender's and judge's LLM: a spec (default ``"embedded"``), a backend, or
+            ``None`` (the meta-learner alone). Left out, a restored state's LLM is rebuilt; given
+            (``"embedded"`` included), it is kept on restore.
+        llm_options: backend options (``base_url``, ``api_key``, ``n_gpu_layers``...).
+        max_evaluations: ``suggest()`` returns ``Searcher.FINISHED`` after this many trials.
+        wait_for_llm: (default ``True`` here) let the first warm ``suggest()`` wait for the
+            recommendation, until its deadline (see the module docstring).
+        llm_timeout_s: seconds one LLM attempt may take.
+        worker_options: :class:`~raytune_llm.llm.LLMWorker` options.
+        log_dir: telemetry directory (default: Tune's experiment directory).
+        telemetry: ``False`` to record none.
 
     Example:
         >>> from raytune_llm import LLMPSOSearcher
@@ -105,7 +127,19 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         recommend_timeout_s: float = 300.0,
         write_back: bool = False,
         k: int = 5,
-        **kwargs: Any,
+        space: Mapping[str, Any] | SearchSpace | None = None,
+        metric: str | None = None,
+        mode: str | None = None,
+        points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+        seed: int | None = None,
+        llm: Any = DEFAULT_LLM,
+        llm_options: Mapping[str, Any] | None = None,
+        max_evaluations: int | None = None,
+        wait_for_llm: bool = True,
+        llm_timeout_s: float = 120.0,
+        worker_options: Mapping[str, Any] | None = None,
+        log_dir: str | None = None,
+        telemetry: bool = True,
     ) -> None:
         n_warm = check_int("n_warm", n_warm, minimum=0)
         attempts = check_int("attempts", attempts, minimum=1)
@@ -132,6 +166,16 @@ class MetaLLMiXSearcher(LLMSearcherBase):
                              f"OptunaSearch()), got {type(inner).__name__}: {inner!r:.100}")
         if inner is not None and isinstance(inner, MetaLLMiXSearcher):
             raise ValueError("inner cannot be another MetaLLMiXSearcher; pass the searcher that should take over")
+        check_metric_mode(metric, mode)
+        max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1, optional=True)
+        wait_for_llm = check_bool("wait_for_llm", wait_for_llm)
+        telemetry = check_bool("telemetry", telemetry)
+        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+            raise ValueError(f"log_dir must be a folder path (a str) or None, got {log_dir!r:.200}")
+        seed = check_seed(seed)
+        points = check_points(points_to_evaluate)
+        self._llm = LLMLink(llm, llm_options=llm_options, timeout_s=llm_timeout_s, worker_options=worker_options,
+                            seed=seed)
         self._store = open_store(meta)
         self._owns_store = not callable(getattr(meta, "experiments", None))  # opened here: closed in close()
         self._meta_seed = meta is None  # reopened with MetaStore.seed() after pickling (any node, read-only)
@@ -143,6 +187,7 @@ class MetaLLMiXSearcher(LLMSearcherBase):
             if getattr(self._store, "read_only", False):
                 raise ValueError("write_back=True needs a writable meta-dataset, but meta is the packaged seed store "
                                  "(read-only); pass meta=MetaStore('path/to/meta.sqlite') or a path")
+        super().__init__(metric=metric, mode=mode)
         self.dataset = dataset
         self._features = dict(features) if features is not None else None
         self.task = task
@@ -154,11 +199,20 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         self.recommend_timeout_s = float(recommend_timeout_s)
         self.write_back = bool(write_back)
         self.k = k
-        kwargs.setdefault("wait_for_llm", True)
+        self._seed = seed
+        self._points = points
+        self._max_concurrency: int | None = None
+        self._num_samples: int | None = None
+        self.max_evaluations = max_evaluations
+        self.wait_for_llm = wait_for_llm
+        self.telemetry = Telemetry(log_dir, enabled=telemetry)
+        self._trials = TrialLog(self.telemetry, COUNTERS)
+        self.space: SearchSpace | None = None
+        self._pending_state: dict[str, Any] | None = None
         if inner is None:
             from raytune_llm.searchers.llm_pso import LLMPSOSearcher
 
-            inner = LLMPSOSearcher(llm=None, seed=kwargs.get("seed"), telemetry=False)
+            inner = LLMPSOSearcher(llm=None, seed=seed, telemetry=False)
         self.inner = inner
         self.recommendation: Recommendation | None = None
         self.warm_start_error: str | None = None
@@ -166,29 +220,42 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         self._restart = False
         self._warm: list[tuple[dict[str, Any], str]] = []  # queued warm configurations and their origin
         self._warm_launched = 0
-        self._written = 0
         self._warned: set[str] = set()
-        if kwargs.get("space") is not None:  # the inner searcher gets the space as given
-            self.inner.set_search_properties(kwargs.get("metric"), kwargs.get("mode"), kwargs["space"])
-        super().__init__(**kwargs)
-        self.counters.update(inner_told=0, inner_untold=0, written_back=0, write_back_failed=0)
+        if space is not None:  # the inner searcher gets the space as given
+            self.inner.set_search_properties(metric, mode, space)
+            self._setup(space)
 
     # ------------------------------------------------------------------ Tune contract
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         if self.space is not None:
             return False
         self.inner.set_search_properties(self._metric or metric, self._mode or mode, config, **spec)
-        return super().set_search_properties(metric, mode, config, **spec)
+        if metric:
+            self._metric = metric
+        if mode:
+            check_metric_mode(None, mode)
+            self._mode = mode
+        if spec.get("num_samples") and spec["num_samples"] > 0:
+            self._num_samples = int(spec["num_samples"])
+        self._setup(config)
+        return True
 
-    def _on_max_concurrency(self) -> None:
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        self._max_concurrency = int(max_concurrent)
         if self._max_concurrency:
             self.inner.set_max_concurrency(self._max_concurrency)
+        return False  # ConcurrencyLimiter enforces the limit
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        if self.space is None or self._metric is None or self._mode is None or self._points:
-            return super().suggest(trial_id)  # the clear errors, and the user's points first
-        if self.max_evaluations is not None and self._started >= self.max_evaluations:
+        if self.space is None:
+            raise RuntimeError("MetaLLMiXSearcher has no search space: pass config=/param_space= to Tune or space= "
+                               "to it")
+        if self._metric is None or self._mode is None:
+            raise RuntimeError("MetaLLMiXSearcher needs metric and mode: pass them to the searcher or to Tune")
+        if self.max_evaluations is not None and self._trials.started >= self.max_evaluations:
             return Searcher.FINISHED
+        if self._points:  # the user's points first
+            return self._launch(trial_id, self.space.repair(self._points.pop(0), flat=True), "user", None)
         if self._warm_launched < self.n_warm:
             self._ensure_recommendation()
             self._advance(wait=self.wait_for_llm)
@@ -215,57 +282,76 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        live = self._live.get(trial_id)
+        live = self._trials.live.get(trial_id)
         if live is not None and live["origin"] == "inner":
             self.inner.on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        live = self._live.get(trial_id)
-        if live is not None and self.space is not None:
-            if live["origin"] == "inner":
-                self.inner.on_trial_complete(trial_id, result=result, error=error)
-            if self.write_back and not error:
-                self._write_back(live["config"], result)
-        super().on_trial_complete(trial_id, result, error)
-
-    # ------------------------------------------------------------------ hooks of the base class
-    def _build(self) -> None:
-        """Nothing to build: the recommendation starts once the space is set (see :meth:`_setup`)."""
-
-    def _setup(self, config: Any) -> None:
-        restoring = getattr(self, "_pending_state", None) is not None
-        super()._setup(config)
-        if not restoring:
-            self._ensure_recommendation()
-
-    def _propose(self, trial_id: str) -> tuple[dict[str, Any], str, Any] | None:
-        item = self._next_warm()
-        return None if item is None else (item[0], item[1], "warm")
-
-    def _observe(self, live: dict[str, Any], cost: float) -> None:
-        if live["origin"] != "inner":  # inner trials were reported to it in on_trial_complete
-            self._tell_inner(live["config"], cost)
-
-    def _observe_external(self, flat: dict[str, Any], cost: float) -> None:
-        self._tell_inner(flat, cost)
-
-    def _on_llm_answer(self, value: Any, meta: dict[str, Any]) -> None:
-        run = self._run
-        if run is None or run.done or meta.get("run") != id(run):
+        live = self._trials.live.pop(trial_id, None)
+        if live is None or self.space is None:
+            logger.debug("on_trial_complete for unknown trial %s ignored", trial_id)
             return
-        run.on_answer(meta["result"])
-        self._pump()
+        if live["origin"] == "inner":
+            self.inner.on_trial_complete(trial_id, result=result, error=error)
+        if self.write_back and not error:
+            self._write_back(live["config"], result)
+        value = None if error else metric_value(result, self._metric)
+        if live["origin"] != "inner":  # user and warm trials: the inner searcher learns them as told points
+            self._tell_inner(live["config"], cost(value, self._mode))
+        self._record(live["config"], value, live["origin"], trial_id)
+        self._poll_llm(block=False)
 
-    def _on_llm_failure(self, error: BaseException) -> None:
-        run = self._run
-        if run is None or run.done:
+    def add_evaluated_point(self, parameters: dict, value: float, error: bool = False, pruned: bool = False,
+                            intermediate_values: list | None = None) -> None:
+        flat, v = evaluated_point(self.space, parameters, value, error)
+        self._tell_inner(flat, cost(v, self._mode))
+        self._record(flat, v, "warm-start", None)
+
+    # ------------------------------------------------------------------ trials
+    def _setup(self, config: Mapping[str, Any] | SearchSpace) -> None:
+        self.space = SearchSpace.from_tune(config)
+        pending, self._pending_state = self._pending_state, None
+        if pending is not None:  # restored (restore_from_dir) before Tune gave the space
+            self.set_state(pending)
             return
-        run.on_failure(error)
-        self._pump()
+        check_points_in_space(self._points, self.space)
+        self._ensure_recommendation()
 
-    def _wait_bound_s(self) -> float:
-        bound = super()._wait_bound_s()
-        return min(bound, self._run.remaining_s()) if self._pending() and self._run is not None else bound
+    def _launch(self, trial_id: str, flat: dict[str, Any], origin: str, token: Any) -> dict[str, Any]:
+        assert self.space is not None
+        self._trials.launch(trial_id, flat, key=self.space.key(flat), origin=origin, token=token)
+        return unflatten({**self.space.constants, **flat})
+
+    def _record(self, config: dict[str, Any], value: float | None, origin: str, trial_id: str | None) -> None:
+        assert self.space is not None
+        self._trials.record(config, value, origin, trial_id, key=self.space.key(config), mode=self._mode)
+
+    def _seen_keys(self) -> set[str]:
+        assert self.space is not None
+        return self._trials.seen(self.space.key)
+
+    def _codec(self) -> ConfigCodec:
+        return ConfigCodec(self.space)
+
+    # ------------------------------------------------------------------ LLM
+    def _poll_llm(self, *, block: bool) -> None:
+        """Hand the recommendation run the outcome of its outstanding request, if it has one (with
+        ``block``, wait for it, bounded by the request's attempts and the run's deadline)."""
+        bound = self._llm.wait_bound_s()
+        if self._pending() and self._run is not None:
+            bound = min(bound, self._run.remaining_s())
+        outcome = self._llm.poll(block=block, timeout_s=bound)
+        if outcome is None:
+            return
+        self._trials.note_llm(outcome)
+        run = self._run
+        if run is not None and not run.done and outcome.meta.get("run") == id(run):
+            if outcome.error is not None:
+                run.on_failure(outcome.error)
+            else:
+                run.on_answer(outcome.result)
+            self._pump()
+        self._trials.write_counters()
 
     # ------------------------------------------------------------------ recommendation
     def _pending(self) -> bool:
@@ -300,7 +386,7 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         self.task, self.model = evidence.task, evidence.model
         self._run = RecommendationRun(evidence, predict=predict, attempts=self.attempts,
                                       threshold=self.judge_threshold, timeout_s=self.recommend_timeout_s,
-                                      use_llm=self._backend is not None, started=started)
+                                      use_llm=self._llm.active, started=started)
         self._pump()
 
     def _meta_store(self) -> Any:
@@ -337,10 +423,10 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         run = self._run
         if run is None:
             return
-        while not run.done and self._future is None:
+        while not run.done and not self._llm.busy:
             ask = run.next_ask()
-            if ask is None or not self._submit(ask.messages, ask.schema, max_tokens=ask.max_tokens,
-                                               temperature=ask.temperature, tag=ask.tag, meta={"run": id(run)}):
+            if ask is None or not self._llm.submit(ask.messages, ask.schema, max_tokens=ask.max_tokens,
+                                                   temperature=ask.temperature, tag=ask.tag, meta={"run": id(run)}):
                 break
         if run.done and self.recommendation is None:
             self._take(run)
@@ -351,7 +437,7 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         self._poll_llm(block=False)
         self._check_deadline()
         while wait and self._pending():
-            if self._future is None:  # nothing outstanding that could finish the run
+            if not self._llm.busy:  # nothing outstanding that could finish the run
                 assert self._run is not None
                 self._run.expire()
                 self._take(self._run)
@@ -372,7 +458,7 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         remaining = max(0, self.n_warm - self._warm_launched)
         self._warm = [(c, o) for c, o in rec.top(len(rec.candidates) + 1, self.space)
                       if self.space.key(c) not in seen][:remaining]
-        self.telemetry.event("recommendation", **rec.to_dict(self._encode))
+        self.telemetry.event("recommendation", **rec.to_dict(self._codec().encode))
         if rec.judge is not None:
             self.telemetry.scalar("metallmix/judge_score", rec.judge.score, len(self.history))
         self.telemetry.scalar("metallmix/wall_time_s", rec.wall_time_s, len(self.history))
@@ -422,14 +508,15 @@ class MetaLLMiXSearcher(LLMSearcherBase):
 
     # ------------------------------------------------------------------ write-back
     def _write_back(self, flat: dict[str, Any], result: dict | None) -> None:
-        value = self._metric_value(result)
+        value = metric_value(result, self._metric)
         if value is None:
             return
         assert self.space is not None
         config = {k: v for k, v in {**self.space.constants, **flat}.items()}
         record = {
             "dataset": self.dataset, "model": self.model, "config": config, "metric": self._metric, "mode": self._mode,
-            "value": value, "train_time_s": _finite((result or {}).get("time_total_s")), "source": WRITE_BACK_SOURCE,
+            "value": value, "train_time_s": finite_or_none((result or {}).get("time_total_s")),
+            "source": WRITE_BACK_SOURCE,
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
         try:
@@ -448,11 +535,38 @@ class MetaLLMiXSearcher(LLMSearcherBase):
                                           "goes on", exc)
 
     # ------------------------------------------------------------------ state
+    def get_state(self) -> dict[str, Any]:
+        """A JSON-able, versioned snapshot: the recommendation, the warm queue, the inner searcher's
+        state, in-flight trials, history, LLM spec and usage."""
+        return build_state(type(self).__name__, metric=self._metric, mode=self._mode, seed=self._seed,
+                           space=self.space, core=self._core_state() if self.space else None, points=self._points,
+                           num_samples=self._num_samples, max_concurrency=self._max_concurrency,
+                           trials=self._trials, llm=self._llm)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        check_state(state, type(self).__name__)
+        if self.space is None:
+            # Ray's pattern restores a searcher before Tune gives it the space: finish in _setup
+            self._pending_state = state
+            self._metric, self._mode = state["metric"], state["mode"]
+            return
+        check_space(state, self.space)
+        codec = self._codec()
+        self._metric, self._mode, self._seed = state["metric"], state["mode"], state["seed"]
+        self._points = [codec.decode(p) for p in state["points"]]
+        self._num_samples = state["num_samples"]
+        self._max_concurrency = state.get("max_concurrency")
+        self._trials.load_state(state, codec.decode, self.space.key)
+        self._llm.load_state(state)
+        if state["core"] is not None:
+            self._load_core_state(state["core"])
+
     def _core_state(self) -> dict[str, Any]:
+        encode = self._codec().encode
         return {
-            "recommendation": self.recommendation.to_dict(self._encode) if self.recommendation else None,
+            "recommendation": self.recommendation.to_dict(encode) if self.recommendation else None,
             "pending": self._pending() or self._restart,
-            "warm": [[self._encode(c), o] for c, o in self._warm],
+            "warm": [[encode(c), o] for c, o in self._warm],
             "warm_launched": self._warm_launched,
             "warm_start_error": self.warm_start_error,
             "task": self.task, "model": self.model,
@@ -460,11 +574,12 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         }
 
     def _load_core_state(self, state: dict[str, Any]) -> None:
+        decode = self._codec().decode
         rec = state["recommendation"]
-        self.recommendation = Recommendation.from_dict(rec, self._decode) if rec else None
+        self.recommendation = Recommendation.from_dict(rec, decode) if rec else None
         self._run = None
         self._restart = bool(state["pending"])  # restarted at the next suggest(), never lost
-        self._warm = [(self._decode(c), o) for c, o in state["warm"]]
+        self._warm = [(decode(c), o) for c, o in state["warm"]]
         self._warm_launched = int(state["warm_launched"])
         self.warm_start_error = state["warm_start_error"]
         self.task, self.model = state["task"], state["model"]
@@ -499,14 +614,17 @@ class MetaLLMiXSearcher(LLMSearcherBase):
                 os.unlink(path)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
+        # Tune pickles searchers into experiment files (the LLM link and telemetry drop their threads)
+        state = dict(self.__dict__)
         state["_restart"] = self._pending() or self._restart
         state["_run"] = None  # holds the learner's predictor; rebuilt at the next suggest()
         state["_store"] = None  # an SQLite connection: reopened from its path when needed
         return state
 
+    # ------------------------------------------------------------------ results
     def benchmark_extra(self) -> dict[str, Any]:
-        extra = super().benchmark_extra()
+        """Origins, LLM counters and usage, and the recommendation, for benchmark records."""
+        extra = {"origins": self.origin_counts(), "llm": dict(self.counters), "usage": self.llm_usage.summary()}
         if self.warm_start_error is not None:
             extra["warm_start_error"] = self.warm_start_error  # the run was the inner searcher alone
         if self.recommendation is not None:
@@ -516,9 +634,12 @@ class MetaLLMiXSearcher(LLMSearcherBase):
         return extra
 
     def close(self) -> None:
+        """Close the inner searcher, the meta-dataset if opened here, the LLM worker (its usage is
+        kept) and telemetry."""
         if hasattr(self.inner, "close"):
             self.inner.close()
         if self._store is not None and self._owns_store:
             self._store.close()
             self._store = None
-        super().close()
+        self._llm.close()
+        self.telemetry.close()

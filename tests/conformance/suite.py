@@ -117,6 +117,9 @@ class SearcherConformance:
         s.save(str(tmp_path / "ckpt.json"))
         restored = prepared(make_searcher, 2)
         restored.restore(str(tmp_path / "ckpt.json"))
+        # the searcher's own state came back whole: its core (swarm, queue, warm start), the
+        # trial in flight, the history and the counters; a part silently started afresh differs
+        assert restored.get_state() == json.loads((tmp_path / "ckpt.json").read_text())
         restored.on_trial_complete("pending", {"score": objective(pending)})
         assert restored.history[-1]["trial_id"] == "pending" and len(restored.history) == 6
         drive(restored, 5, start=100)

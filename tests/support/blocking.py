@@ -19,3 +19,26 @@ def block_modules(names: tuple[str, ...] | list[str]) -> str:
         "        return None\n"
         "sys.meta_path.insert(0, Blocker())\n"
     )
+
+
+def block_in_process(monkeypatch, names: tuple[str, ...] | list[str]) -> None:
+    """Make ``names`` (and their submodules) unimportable in this process until the test ends.
+
+    ``sys.modules[name] = None`` stops ``import name`` and makes ``importlib.util.find_spec`` report
+    it missing; ``importlib.import_module`` (what ``raytune_llm._imports.require`` calls) raises
+    ``ModuleNotFoundError`` for submodules too, even those already imported.
+    """
+    import importlib
+    import sys
+
+    blocked = set(names)
+    for name in blocked:
+        monkeypatch.setitem(sys.modules, name, None)
+    real = importlib.import_module
+
+    def import_module(name: str, package: str | None = None):
+        if name.split(".")[0] in blocked:
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked for the test)", name=name)
+        return real(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", import_module)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from raytune_llm.llm.base import Message
-from raytune_llm.proposals.render import SPACE_HEADER, format_value, trial_lines
+from raytune_llm.proposals.render import SPACE_HEADER, format_value, space_schema, space_table, trial_lines
 from raytune_llm.proposals.swarm import Trial
 from raytune_llm.space import SearchSpace
 
@@ -71,7 +71,7 @@ def history_messages(
     goal = "minimise" if mode == "min" else "maximise"
     while True:
         lines = [f"Task: {task}" if task else "", f"Goal: {goal} {metric}.",
-                 SPACE_HEADER, space.to_prompt(), ""]
+                 SPACE_HEADER, space_table(space), ""]
         lines += summary_lines(space, history, mode)
         lines += trial_lines(space, metric, best, recent, max_trials)
         if budget_left is not None:
@@ -92,7 +92,7 @@ def history_messages(
 
 def answer_schema(space: SearchSpace, n: int, *, analysis: bool) -> dict[str, Any]:
     """``{"analysis"?: str, "configs": [n configurations]}``."""
-    schema = space.json_schema(n)
+    schema = space_schema(space, n)
     if analysis:
         schema = {**schema, "properties": {"analysis": {"type": "string", "maxLength": ANALYSIS_MAX_CHARS},
                                            **schema["properties"]}, "required": ["analysis", "configs"]}
