@@ -8,14 +8,14 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench gpu-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet "$(TORCH)" -e ".[all,dev]"
+	$(BIN)/python -m pip install --quiet "$(TORCH)" -e ".[all,finetune,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,6 +29,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.llm_backends
+
+# on a GPU machine (<= 10 min): fractional-GPU trials of the LSTM and the CNN, the embedded model offloaded to
+# the GPU; writes benchmarks/results/gpu-check-DATE.{json,md}. Without a CUDA device it says so and exits 0.
+gpu-check: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu_check --out benchmarks/results/gpu-check-$$(date -u +%Y-%m-%d)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

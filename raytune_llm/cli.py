@@ -16,6 +16,7 @@ def _propose(args: argparse.Namespace) -> int:
     from raytune_llm.llm import LLMRequest, LLMWorker, get_backend
     from raytune_llm.proposals import screen_configs
     from raytune_llm.proposals.prompts import propose_messages
+    from raytune_llm.proposals.render import space_schema, space_table
     from raytune_llm.space import SearchSpace
 
     space = SearchSpace.from_tune({
@@ -27,7 +28,7 @@ def _propose(args: argparse.Namespace) -> int:
         "max_epochs": 10,
     })
     print("Search space of an LSTM forecaster (val_rmse, lower is better):")
-    print(space.to_prompt())
+    print(space_table(space))
     if args.n < 1:
         raise ValueError(f"--n must be >= 1 (configurations to ask for), got {args.n}")
     backend = get_backend(args.llm)
@@ -35,7 +36,7 @@ def _propose(args: argparse.Namespace) -> int:
     messages = propose_messages(space, args.n, metric="val_rmse", mode="min",
                                 task="LSTM forecasting hourly NO2 concentration one hour ahead")
     with LLMWorker(backend, timeout_s=args.timeout, max_retries=1) as worker:
-        future = worker.submit(LLMRequest(messages, space.json_schema(args.n), temperature=0.8,
+        future = worker.submit(LLMRequest(messages, space_schema(space, args.n), temperature=0.8,
                                           max_tokens=120 * args.n, seed=args.seed, tag="demo"))
         result = future.result(timeout=args.timeout * 3)
         screened = screen_configs(result.value["configs"], space)
@@ -52,8 +53,8 @@ def _propose(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     argv = ["tune", "--task", "lstm", "--compare", "llm-pso,pso", "--trials", str(args.trials), "--concurrency",
-            str(args.concurrency), "--max-epochs", "2", "--data-fraction", "0.5", "--storage", args.storage,
-            "--name", "demo-lstm", "--seed", "0"]
+            str(args.concurrency), "--max-epochs", str(args.max_epochs), "--data-fraction", str(args.data_fraction),
+            "--storage", args.storage, "--name", "demo-lstm", "--seed", "0"] + (["--verbose"] if args.verbose else [])
     print("raytune-llm demo: LLMPSOSearcher (embedded SmolLM2) vs plain PSO tuning an LSTM that forecasts hourly "
           "NO2 (aqeval, UK 2001-2003), same budget and seed.\n$ raytune-llm " + " ".join(argv), flush=True)
     return _tune(build_parser().parse_args(argv))
@@ -123,7 +124,8 @@ def _tune(args: argparse.Namespace) -> int:
         summaries.append(tuning.run(task, searcher, trials=args.trials, concurrency=args.concurrency, seed=args.seed,
                                     llm=args.llm, storage=args.storage, name=run_name,
                                     gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial,
-                                    resume=args.resume, meta=args.meta))
+                                    resume=args.resume, meta=args.meta, wait_for_llm=args.wait_for_llm,
+                                    verbose=args.verbose))
     print()
     print(tuning.format_table(summaries, task))
     for s in summaries:
@@ -131,6 +133,8 @@ def _tune(args: argparse.Namespace) -> int:
         print(f"  config: {json.dumps(s.best_config, default=str)}")
         if s.llm_usage:
             print(f"  LLM usage: {json.dumps(s.llm_usage, default=str)}")
+        if s.llm_note:
+            print(f"  note: {s.llm_note}")
         print(f"  results: {s.path}")
     png = tuning.plot(summaries, task, args.plot or os.path.join(local or ".", f"{name}-convergence.png"))
     if png:
@@ -327,6 +331,12 @@ def _meta_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune(args: argparse.Namespace) -> int:
+    from raytune_llm.finetune.pipeline import main as finetune_main
+
+    return finetune_main(args)
+
+
 def _bench(args: argparse.Namespace) -> int:
     """Forward to ``python -m benchmarks`` (a source checkout's ``benchmarks/``, not part of the wheel)."""
     if os.path.isfile(os.path.join(os.getcwd(), "benchmarks", "__main__.py")) and os.getcwd() not in sys.path:
@@ -347,12 +357,21 @@ def build_parser() -> argparse.ArgumentParser:
     from trainables.data import IMAGE_DATASETS  # numpy only
 
     parser = argparse.ArgumentParser(prog="raytune-llm", description="LLM-guided hyperparameter search for Ray Tune.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging; tune and demo also show Ray Tune's own trial tables")
+    # tune and demo take it after the command too; SUPPRESS: absent there, it keeps the value given before
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="Ray Tune's own trial tables (and debug logging) besides the one line per trial")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="the main job: LLM-PSO with the embedded model tunes the air-quality LSTM "
-                                       "next to plain PSO (same budget and seed)")
-    demo.add_argument("--trials", type=int, default=24)
+    demo = sub.add_parser("demo", parents=[verbose],
+                          help="the main job: LLM-PSO with the embedded model tunes the air-quality LSTM "
+                               "next to plain PSO (same budget and seed)")
+    demo.add_argument("--trials", type=int, default=24, help="trials per searcher (default 24)")
     demo.add_argument("--concurrency", type=int, default=2)
+    demo.add_argument("--max-epochs", type=int, default=2, help="epochs per trial (default 2)")
+    demo.add_argument("--data-fraction", type=float, default=0.5,
+                      help="fraction of the air-quality series to use (default 0.5)")
     demo.add_argument("--storage", default="ray_results")
     demo.set_defaults(func=_demo)
 
@@ -363,13 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     propose.add_argument("--timeout", type=float, default=120.0, help="seconds one LLM attempt may take")
     propose.set_defaults(func=_propose)
 
-    tune_p = sub.add_parser("tune", help="tune a packaged task (rastrigin, lstm, cnn) with Ray Tune")
+    tune_p = sub.add_parser("tune", parents=[verbose],
+                            help="tune a packaged task (rastrigin, lstm, cnn) with Ray Tune")
     tune_p.add_argument("--task", choices=["rastrigin", "lstm", "cnn"], default="rastrigin")
     tune_p.add_argument("--searcher", default="llm-pso",
                         help="llm-pso, pso, llm, sobol, metallmix (cnn, lstm), optuna, random")
     tune_p.add_argument("--compare", default=None, help="comma-separated searchers to run on the same task and seed")
     tune_p.add_argument("--llm", default="embedded", help="LLM spec: embedded, llama-cpp:/path.gguf, openai:MODEL")
     tune_p.add_argument("--trials", type=int, default=20)
+    tune_p.add_argument("--wait-for-llm", action="store_true",
+                        help="llm-pso, llm: a trial waits for an outstanding LLM answer instead of starting without "
+                             "it (for trials shorter than the model's answers)")
     tune_p.add_argument("--concurrency", type=int, default=2)
     tune_p.add_argument("--gpus-per-trial", type=float, default=0.0, help="e.g. 0.25 for four trials per GPU")
     tune_p.add_argument("--cpus-per-trial", type=float, default=1.0)
@@ -433,6 +456,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--meta", default=None, help=META_HELP)
     export.add_argument("--seed", type=int, default=0)
     export.set_defaults(func=_meta_export)
+
+    finetune = sub.add_parser("finetune", help="fine-tune the embedded model (LoRA) on search trajectories and "
+                              "your own experiments; writes a GGUF adapter for llm='embedded:<out>/adapter.gguf'")
+    from raytune_llm.finetune.pipeline import add_arguments as finetune_arguments
+
+    finetune_arguments(finetune)
+    finetune.set_defaults(func=_finetune)
 
     # everything after "bench" goes to python -m benchmarks verbatim (main() splits it off before
     # parsing: argparse's REMAINDER cannot start with an option such as --help)

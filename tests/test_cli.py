@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+import os
 import subprocess
 import sys
 
@@ -38,6 +40,56 @@ def test_tune_compares_searchers_end_to_end(tmp_path):
     assert (tmp_path / "cmp-convergence.png").stat().st_size > 1000
     assert "tensorboard --logdir_spec pso:" in out
     assert (tmp_path / "cmp-pso" / "raytune_llm" / "events.jsonl").exists()
+    # the default view: one line per finished trial (searcher, origin, value, best so far), no Ray tables
+    for searcher, origin in (("pso", "init"), ("sobol", "sobol")):
+        lines = [line for line in out.splitlines() if line.startswith(f"{searcher}  trial ")]
+        assert [line.split()[2] for line in lines] == [f"{i}/6" for i in range(1, 7)]
+        assert all(line.split()[3] == origin and " value " in line and " best " in line for line in lines)
+    for ray_output in ("Configuration for experiment", "Trial status", "View detailed results here", "╭"):
+        assert ray_output not in out
+
+
+@pytest.mark.ray
+def test_tune_verbose_shows_rays_own_tables_too(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "raytune_llm.cli", "tune", "--verbose", "--task", "rastrigin", "--searcher", "pso",
+         "--trials", "3", "--dim", "2", "--storage", str(tmp_path), "--name", "loud"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Configuration for experiment" in result.stdout and "Trial status" in result.stdout
+    assert len([line for line in result.stdout.splitlines() if line.startswith("pso  trial ")]) == 3
+
+
+def test_verbose_goes_before_or_after_the_command():
+    from raytune_llm.cli import build_parser
+
+    parser = build_parser()
+    assert not parser.parse_args(["tune"]).verbose
+    assert parser.parse_args(["-v", "tune"]).verbose and parser.parse_args(["tune", "--verbose"]).verbose
+    demo = parser.parse_args(["demo", "-v", "--trials", "3", "--max-epochs", "1", "--data-fraction", "0.1"])
+    assert demo.verbose and (demo.trials, demo.max_epochs, demo.data_fraction) == (3, 1, 0.1)
+    assert parser.parse_args(["tune", "--searcher", "llm", "--wait-for-llm"]).wait_for_llm
+
+
+@pytest.mark.ray
+def test_tune_says_why_the_llm_answered_zero_times(tmp_path, monkeypatch):
+    # an OpenAI-compatible server that never answers: 12 fast Rastrigin trials end before any answer
+    from support.fault_server import FaultServer
+
+    with FaultServer(default="hang") as server:
+        env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "test"}
+        result = subprocess.run(
+            [sys.executable, "-m", "raytune_llm.cli", "tune", "--task", "rastrigin", "--searcher", "llm-pso", "--llm",
+             "openai:fault-model", "--trials", "12", "--dim", "2", "--storage", str(tmp_path), "--name", "mute"],
+            capture_output=True, text=True, timeout=600, env=env)
+        asked = len(server.requests)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert asked == 1  # after the warm-up of 8 trials; the request hung until the end
+    note = next(line for line in result.stdout.splitlines() if line.startswith("  note: "))
+    assert "the LLM answered 0 times before the trials finished (answers take more than " in note
+    assert "its first request, sent after trial 8, was unanswered when the trials ended; trials take " in note
+    assert "use --wait-for-llm or a faster model (--llm openai:MODEL" in note
+    assert "| llm-pso | 12 |" in result.stdout
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -288,3 +340,84 @@ def test_bench_forwards_everything_after_it(monkeypatch, argv, forwarded):
     monkeypatch.setattr(entry, "main", lambda args: seen.append(list(args)) or 0)
     assert main(argv) == 0
     assert seen == [forwarded]
+
+
+# ------------------------------------------------------------------------------- progress and plot
+def _summary(name, values, *, usage=None, origins=None, durations=(), elapsed=None):
+    from raytune_llm.tuning import RunSummary
+
+    return RunSummary(name, len(values), None, None, None, list(values), list(origins or []), usage, "",
+                      durations=list(durations), elapsed_s=elapsed)
+
+
+def test_convergence_figure_keeps_coinciding_curves_apart():
+    from raytune_llm.tuning import Task, convergence_figure, coinciding_ranges
+
+    task = Task("rastrigin", lambda c: None, {}, "value", "min")
+    # llm-pso and pso draw the same first 4 trials (same seed), then part; sobol coincides with neither
+    summaries = [_summary("llm-pso", [5, 4, 4, 3, 1, 1]), _summary("pso", [5, 4, 4, 3, 2, 2]),
+                 _summary("sobol", [9, 8, 7, 6, 5, 4]), _summary("random", [5, 4, 4, 3, 1, 1])]
+    assert coinciding_ranges([5, 4, 3, 1], [5, 4, 3, 2]) == [(1, 3)]
+    assert coinciding_ranges([math.nan, 2, 1], [math.nan, 3, 1]) == [(1, 1), (3, 3)]
+    fig = convergence_figure(summaries, task)
+    try:
+        lines = fig.axes[0].get_lines()
+        assert len(lines) == 4
+        styles = [(line.get_linestyle(), line.get_marker()) for line in lines]
+        assert len(set(styles)) == 4 and len({m for _, m in styles}) == 4
+        assert len({line.get_linewidth() for line in lines}) == 4  # later curves thinner, on top
+        assert [line.get_zorder() for line in lines] == sorted(line.get_zorder() for line in lines)
+        labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+        assert labels == ["llm-pso", "pso (= llm-pso trials 1-4)", "sobol",
+                          "random (= llm-pso throughout; = pso trials 1-4)"]
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def test_plot_writes_the_png(tmp_path):
+    from raytune_llm.tuning import Task, plot
+
+    task = Task("lstm", lambda c: None, {}, "val_rmse", "min")
+    path = plot([_summary("pso", [3.0, None, 2.0])], task, tmp_path / "sub" / "c.png")
+    assert path == tmp_path / "sub" / "c.png" and path.stat().st_size > 1000
+
+
+USAGE = {"requests": 1, "succeeded": 0, "failed": 0, "errors": {}, "latency_p50_s": None}
+
+
+@pytest.mark.parametrize("usage, counters, kwargs, words", [
+    # a request outstanding when the trials ended: the measured wait and trial time, and the advice
+    (USAGE, {}, {"unanswered_s": 10.0, "asked_after": 8},
+     ["the LLM answered 0 times before the trials finished (answers take more than 10.0 s here: its first request, "
+      "sent after trial 8, was unanswered when the trials ended; trials take 0.5 s): use --wait-for-llm or a faster "
+      "model (--llm openai:MODEL"]),
+    (USAGE, {}, {"wait_for_llm": True}, ["(no answer in the run's 12.0 s; trials take 0.5 s): use a faster model"]),
+    ({**USAGE, "requests": 0}, {}, {"warmup": 8}, ["the LLM was not asked in 3 trials (it asks after 8 finished "
+                                                   "trials): run more trials (--trials)"]),
+    ({**USAGE, "requests": 2, "failed": 2, "errors": {"LLMTimeoutError": 2}}, {}, {},
+     ["answered 0 of 2 requests: 2 failed (LLMTimeoutError x2)"]),
+    ({**USAGE, "succeeded": 1, "latency_p50_s": 4.2}, {"llm_rejected": 4}, {},
+     ["answered 1 times (answers take 4.2 s (median)) but every proposal was rejected (4 invalid"]),
+    ({**USAGE, "succeeded": 1, "latency_p50_s": 4.2}, {"llm_accepted": 2, "llm_gated": 2}, {},
+     ["the surrogate gate set aside all 2 proposals"]),
+    ({**USAGE, "succeeded": 1, "latency_p50_s": 4.2}, {"llm_accepted": 2, "llm_used": 2}, {},
+     ["but the trials finished before its proposals ran (answers take 4.2 s (median), trials take 0.5 s): use "
+      "--wait-for-llm"]),
+])
+def test_llm_note_says_why_no_trial_came_from_the_llm(usage, counters, kwargs, words):
+    from raytune_llm.tuning import llm_note
+
+    summary = _summary("llm-pso", [1.0, 2.0, 3.0], usage=usage, origins=["init"] * 3, durations=[0.4, 0.5, 0.9],
+                       elapsed=12.0)
+    note = llm_note(summary, counters=counters, **kwargs)
+    for word in words:
+        assert word in note
+
+
+def test_llm_note_is_silent_when_the_llm_proposed_a_trial_or_was_not_used():
+    from raytune_llm.tuning import llm_note
+
+    assert llm_note(_summary("llm", [1.0], usage=USAGE, origins=["llm"])) is None
+    assert llm_note(_summary("pso", [1.0], usage=None, origins=["init"])) is None

@@ -13,6 +13,7 @@ from raytune_llm.errors import LLMConfigError, LLMConnectionError, LLMTimeoutErr
 from raytune_llm.llm import backend_spec, get_backend
 from raytune_llm.llm.ray_actor import RayActorBackend
 from raytune_llm.proposals.prompts import propose_messages
+from raytune_llm.proposals.render import space_schema
 from support.ray_local import local_ray
 
 pytestmark = [pytest.mark.ray, pytest.mark.llm]
@@ -22,7 +23,7 @@ SPACE = SearchSpace.from_tune({"x": tune.uniform(-2.0, 2.0), "act": tune.choice(
 
 def _ask(backend, *, timeout=120.0, max_tokens=120, seed=0):
     messages = propose_messages(SPACE, 1, metric="loss", mode="min")
-    return backend.complete_json(messages, SPACE.json_schema(1), max_tokens=max_tokens, seed=seed, timeout=timeout)
+    return backend.complete_json(messages, space_schema(SPACE, 1), max_tokens=max_tokens, seed=seed, timeout=timeout)
 
 
 def test_spec_parsing_and_round_trip_without_ray():
@@ -45,6 +46,31 @@ def test_spec_parsing_and_round_trip_without_ray():
         get_backend("ray:embedded", num_gpus=1.5)
     with pytest.raises(LLMConfigError, match="no_such_option"):
         get_backend("ray:embedded", no_such_option=1)
+
+
+def test_the_api_key_is_never_pickled_and_a_restored_copy_uses_the_drivers(monkeypatch, caplog):
+    key, env_key = "sk-given-5e1f0a9c77", "sk-driver-env-0b2d4c6e88"
+    backend = get_backend("ray:openai:gpt-4o-mini", api_key=key, base_url="http://h:8000/v1")
+    assert "api_key" not in backend.options and "api_key" not in backend.inner_options
+    assert key not in repr(backend) and key not in str(backend)
+    monkeypatch.setenv("OPENAI_API_KEY", env_key)
+    assert backend._actor_options() == {"base_url": "http://h:8000/v1", "api_key": key}  # the key given wins
+    blob = pickle.dumps(backend)
+    assert key.encode() not in blob and env_key.encode() not in blob
+    restored = pickle.loads(blob)
+    # Tuner.restore unpickles the searcher in the driver: its OPENAI_API_KEY goes to the new actor
+    assert restored._actor_options()["api_key"] == env_key
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with caplog.at_level("WARNING", logger="raytune_llm.llm"):
+        assert "api_key" not in restored._actor_options()
+    assert "never saved with the searcher" in caplog.text and "OPENAI_API_KEY" in caplog.text
+    assert key not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="raytune_llm.llm"):  # no key was ever given: nothing lost, no warning
+        assert "api_key" not in get_backend("ray:openai:m", base_url="http://h:8000/v1")._actor_options()
+        assert get_backend("ray:embedded")._actor_options() == {}  # never an OpenAI key for another backend
+    assert caplog.text == ""
+    assert pickle.loads(pickle.dumps(restored))._lost_secrets == ["api_key"]  # still known after a second copy
 
 
 def test_needs_ray_initialised():

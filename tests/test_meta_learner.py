@@ -148,5 +148,35 @@ def test_seed_timeseries_learner_minimises():
                                    samples=64)
     values = [v for _, v in best]
     assert values == sorted(values)  # lower RMSE first
-    assert "lowered val_rmse" in " ".join(learner.explain(features)) or "raised val_rmse" in " ".join(
-        learner.explain(features))
+    # each statement words its SHAP effect: its sign as the verb, and lower RMSE as the better side
+    lines, details = learner.explain(features, top=4), learner.explanations(features, top=4)
+    assert len(lines) == len(details) == 4
+    for line, e in zip(lines, details):
+        up = e["effect"] > 0
+        verb, other = ("raised", "lowered") if up else ("lowered", "raised")
+        assert e["feature"] in line and verb in line and other not in line and "val_rmse" in line, (line, e)
+        assert ("(worse)" if up else "(better)") in line, (line, e)
+
+
+def test_explained_direction_follows_a_known_effect(synthetic):
+    """In the synthetic store the score rises with the data set's autocorrelation (+2 per unit):
+    a smooth series is explained as raising the predicted score, a rough one as lowering it."""
+    with MetaStore(synthetic, read_only=True) as store:
+        learner = MetaLearner(seed=0).fit(store, task=TS)
+    for ac, verb, side in ((0.9, "raised", "better"), (0.2, "lowered", "worse")):
+        details = learner.explanations(_ts(ac), top=20)
+        meta = next(e for e in details if e["feature"] == "autocorrelation")
+        assert meta["kind"] == "meta" and meta["value"] == pytest.approx(ac)
+        # the store's average data set has autocorrelation 0.58: the SHAP effect is about 2 * (ac - 0.58)
+        assert (meta["effect"] > 0) == (ac > 0.58) and abs(meta["effect"]) > 0.3, meta
+        line = next(line for line in learner.explain(_ts(ac), top=20) if "autocorrelation" in line)
+        assert f"autocorrelation ({ac:g}) {verb} the predicted score" in line and f"({side})" in line, line
+    # a configuration effect: the score is -(log10(lr) + 3)^2 with log10(lr) uniform in [-5, -1], so
+    # the side of lr's threshold with the better mean score is known, whichever threshold was chosen
+    lr = next(e for e in learner.explanations(_ts(0.5), top=20) if e["feature"] == "lr")
+    grid = np.linspace(-5.0, -1.0, 401)
+    below = grid < math.log10(lr["threshold"])
+    assert 0 < below.sum() < len(grid), lr
+    score = np.array([truth(10.0 ** g, 2, 0.5) for g in grid])
+    better_below = score[below].mean() > score[~below].mean()
+    assert (lr["effect"] > 0) == better_below and abs(lr["effect"]) > 0.3, lr

@@ -11,6 +11,12 @@ backend from its spec *inside the actor*, on whatever node Ray schedules it (so 
 has to exist there). Calls are forwarded to the actor and bounded with ``ray.get(timeout=...)``;
 they are made from the searcher's background LLM worker thread, so Tune's event loop never waits.
 
+Secrets (``api_key``) reach the actor only as arguments of its creation, which Ray keeps in memory;
+they never enter a pickle of the backend (Tune writes the searcher, and so this backend, into the
+experiment folder). A copy made by unpickling, as after ``Tuner.restore``, has no key: like the
+in-process OpenAI backend it then uses ``OPENAI_API_KEY`` from the driver's environment, which is
+forwarded to the actor (a worker node need not have it set), and warns when that is unset too.
+
 Errors keep their meaning across the process boundary: the inner backend's ``LLMError`` subclasses
 are raised again with their own type; a ``ray.get`` timeout becomes :class:`LLMTimeoutError`; an
 actor that died (killed, node lost, out of memory) becomes :class:`LLMConnectionError` and is
@@ -19,20 +25,27 @@ created again on the next call.
 
 from __future__ import annotations
 
-import math
-import numbers
+import logging
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from raytune_llm import errors as _errors
+from raytune_llm._checks import check_resource
 from raytune_llm.errors import LLMConfigError, LLMConnectionError, LLMError, LLMTimeoutError
 from raytune_llm.llm.base import Message, Usage
+
+logger = logging.getLogger("raytune_llm.llm")
 
 PREFIX = "ray:"
 DEFAULT_NAMESPACE = "raytune_llm"
 _INNER_FORMS = ("embedded", "llama-cpp:", "openai:")
+#: Inner options that are secrets: given to the actor when it is created, never pickled or listed.
+SECRET_OPTIONS = frozenset({"api_key"})
+#: Where an inner OpenAI backend finds its key when none was passed (read in the driver).
+_KEY_ENV = "OPENAI_API_KEY"
 
 
 class _LLMActorImpl:
@@ -115,13 +128,8 @@ def _check_inner_options(inner_spec: str, options: Mapping[str, Any]) -> None:
 
 
 def _check_amount(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)) \
-            or float(value) < 0:
-        raise LLMConfigError(f"{name} must be a finite number >= 0, got {value!r}; e.g. {name}=1 or {name}=0.5")
-    value = float(value)
-    if value > 1 and not value.is_integer():
-        raise LLMConfigError(f"{name}={value:g}: Ray schedules fractions only below 1; use e.g. {name}=0.5 or 2")
-    return value
+    unit = {"num_gpus": "GPU", "num_cpus": "CPU"}.get(name, "unit")  # else a custom resource
+    return check_resource(name, value, unit=unit, error=LLMConfigError)
 
 
 class RayActorBackend:
@@ -143,7 +151,9 @@ class RayActorBackend:
             (stop it with ``ray.kill(ray.get_actor(name, namespace=...))``); ``None``: it dies with
             its creator.
         **inner_options: options of the inner backend (``n_ctx``, ``n_gpu_layers``, ``base_url``,
-            ``api_key``...). They are sent to the actor; the API key never enters saved state.
+            ``api_key``...). They are sent to the actor when it is created. The API key is kept
+            apart: it is not in :attr:`inner_options` or :attr:`options`, and a pickled copy of this
+            backend does not hold it (the copy uses ``OPENAI_API_KEY`` of the driver instead).
 
     Raises:
         LLMConfigError: an unknown inner spec, a nested ``"ray:"`` spec or a bad resource amount.
@@ -193,15 +203,17 @@ class RayActorBackend:
         self.lifetime = lifetime
         _check_inner_options(inner_spec, inner_options)
         self.inner_spec = inner_spec
-        self.inner_options = dict(inner_options)
+        self.inner_options = {k: v for k, v in inner_options.items() if k not in SECRET_OPTIONS}
+        self.__secrets = {k: v for k, v in inner_options.items() if k in SECRET_OPTIONS and v is not None}
+        self._lost_secrets: list[str] = []  # names of secrets a pickled copy did not bring along
         self.spec = PREFIX + inner_spec
         self._actor: Any = None
         self._lock = threading.Lock()
 
     @property
     def options(self) -> dict[str, Any]:
-        """Options that rebuild this backend with :func:`raytune_llm.llm.get_backend` (the API key
-        is removed by :func:`raytune_llm.llm.backend_spec`)."""
+        """Options that rebuild this backend with :func:`raytune_llm.llm.get_backend`; never the
+        API key (pass it again, or set ``OPENAI_API_KEY``)."""
         out: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}
         if self.resources:
             out["resources"] = dict(self.resources)
@@ -218,15 +230,36 @@ class RayActorBackend:
         return f"RayActorBackend({self.spec!r}, num_cpus={self.num_cpus:g}, num_gpus={self.num_gpus:g}{where})"
 
     def __getstate__(self) -> dict[str, Any]:
-        # the actor handle and the lock do not travel; a copy creates or finds its actor again
+        # the actor handle, the lock and the secrets do not travel (Tune pickles searchers, and so
+        # their backend, into the experiment folder); a copy creates or finds its actor again
         state = dict(self.__dict__)
+        secrets = state.pop("_RayActorBackend__secrets", {})
+        state["_lost_secrets"] = sorted({*self._lost_secrets, *secrets})
         state["_actor"] = None
         state.pop("_lock", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__secrets = {}
         self._lock = threading.Lock()
+
+    def _actor_options(self) -> dict[str, Any]:
+        """The inner backend's options as the actor gets them: with the secrets (passed in Ray's
+        task arguments at creation, held in memory by Ray), and for an inner OpenAI backend without
+        a key, the driver's ``OPENAI_API_KEY`` (a worker node need not have it set)."""
+        options = {**self.inner_options, **self.__secrets}
+        if self.inner_spec.startswith("openai:") and not options.get("api_key"):
+            key = os.environ.get(_KEY_ENV)
+            if key:
+                options["api_key"] = key
+            elif "api_key" in self._lost_secrets:
+                logger.warning(
+                    "%s: the API key passed in llm_options is never saved with the searcher, and this restored "
+                    "copy finds no %s in the driver's environment; set %s before Tuner.restore (or pass "
+                    "llm_options={'api_key': ...} to a new searcher), else the server will refuse the requests",
+                    self.spec, _KEY_ENV, _KEY_ENV)
+        return options
 
     # -- the actor ----------------------------------------------------------------------------
 
@@ -258,15 +291,16 @@ class RayActorBackend:
         opts: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "max_restarts": 0}
         if self.resources:
             opts["resources"] = dict(self.resources)
+        options = self._actor_options()
         if self.name is None:
-            return remote_cls.options(**opts).remote(self.inner_spec, self.inner_options)
+            return remote_cls.options(**opts).remote(self.inner_spec, options)
         opts.update(name=self.name, namespace=self.namespace, get_if_exists=True)
         if self.lifetime is not None:
             opts["lifetime"] = self.lifetime
         last: Exception | None = None
         for _ in range(20):  # a killed actor's name is released asynchronously
             try:
-                return remote_cls.options(**opts).remote(self.inner_spec, self.inner_options)
+                return remote_cls.options(**opts).remote(self.inner_spec, options)
             except ValueError as exc:
                 last = exc
                 time.sleep(0.1)

@@ -236,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._send_error_json(400, "Request body must be a JSON object")
             return
-        self.server.fault._handle_chat(self, body)
+        self.server.fault._handle_chat(self, body, self.headers.get("Authorization"))
 
     def _read_body(self) -> bytes:
         """Read the request body according to ``Content-Length``."""
@@ -265,6 +265,8 @@ class FaultServer:
     Attributes:
         requests: Parsed JSON bodies of chat-completions requests, in order.
         applied: The mode applied to each of those requests, same order.
+        authorizations: The ``Authorization`` header of each of those requests
+            (``"Bearer <api key>"``, or ``None``), same order.
     """
 
     def __init__(
@@ -281,6 +283,7 @@ class FaultServer:
         self._model = model
         self._requests: list[dict[str, Any]] = []
         self._applied: list[str] = []
+        self._authorizations: list[str | None] = []
         self._closing = threading.Event()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -370,6 +373,12 @@ class FaultServer:
             return list(self._applied)
 
     @property
+    def authorizations(self) -> list[str | None]:
+        """Snapshot of the ``Authorization`` header of each chat-completions request."""
+        with self._lock:
+            return list(self._authorizations)
+
+    @property
     def pending_modes(self) -> list[str]:
         """The modes still queued in the script (not including the default)."""
         with self._lock:
@@ -398,12 +407,13 @@ class FaultServer:
                 self._default = new_default
 
     # -- request handling ------------------------------------------------
-    def _next_mode(self, body: dict[str, Any]) -> str:
-        """Record ``body`` and pop the mode to apply to it."""
+    def _next_mode(self, body: dict[str, Any], authorization: str | None = None) -> str:
+        """Record ``body`` (and its ``Authorization`` header) and pop the mode to apply to it."""
         with self._lock:
             mode = self._script.popleft() if self._script else self._default
             self._requests.append(body)
             self._applied.append(mode)
+            self._authorizations.append(authorization)
         return mode
 
     def _content(self, body: dict[str, Any]) -> str:
@@ -439,9 +449,9 @@ class FaultServer:
             },
         }
 
-    def _handle_chat(self, handler: _Handler, body: dict[str, Any]) -> None:
+    def _handle_chat(self, handler: _Handler, body: dict[str, Any], authorization: str | None = None) -> None:
         """Apply the next scripted mode to one chat-completions request."""
-        mode = self._next_mode(body)
+        mode = self._next_mode(body, authorization)
         name, seconds = parse_mode(mode)
 
         if name == "drop":
