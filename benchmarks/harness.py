@@ -57,14 +57,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata as _metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Categorical, Domain, Float, Integer, LogUniform, Uniform
 from ray.tune.search.variant_generator import assign_value, parse_spec_vars
 
-from benchmarks.functions import FUNCTIONS, TestFunction, get_function
+from benchmarks.functions import FUNCTIONS, GRID32_FAMILIES, TestFunction, get_function
+from benchmarks.resultfiles import read_json, read_text, resolve
+from benchmarks.tabular import TABLES, TabularBenchmark
+from raytune_llm._imports import require
+from raytune_llm._io import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +82,24 @@ PARETO_SHAPE = 1.5
 RECORDED_PACKAGES = ("ray", "numpy", "scipy", "optuna", "nevergrad", "hyperopt", "raytune-llm")
 
 SearcherFactory = Callable[[int], Searcher]
+#: What a run minimises: a test function, or a tabular benchmark with the same interface.
+Objective = Union[TestFunction, TabularBenchmark]
+
+#: The peers of issue 32's grid, in table order (``optuna-gp``, ``optuna-cmaes``, ``hebo`` and ``pso`` are
+#: registered by :mod:`benchmarks.searchers`; a peer whose package is missing is skipped with a message).
+GRID32_SEARCHERS = "pso,optuna,optuna-gp,optuna-cmaes,hyperopt,nevergrad-pso,nevergrad-cma,hebo,random"
+#: Named grids for ``--preset``: the options each sets (options after ``--preset`` on the command line
+#: override them; options before it are replaced). ``grid32`` is issue 32's function grid: every family,
+#: shifted and rotated, 2-20 dimensions, 1, 4 and 8 in flight, 10 seeds, 100 evaluations;
+#: ``grid32-table`` its categorical part: three NAS-Bench-Graph tables at 50 evaluations.
+PRESETS: dict[str, dict[str, Any]] = {
+    "grid32": {"functions": ",".join([*GRID32_FAMILIES, *(f for f in FUNCTIONS if f not in GRID32_FAMILIES)]),
+               "dims": "2,5,10,20", "concurrency": "1,4,8", "seeds": 10, "first_seed": 0, "budget": 100,
+               "searchers": GRID32_SEARCHERS, "shift": 1, "rotate": 1, "plot": False},
+    "grid32-table": {"functions": "nasbench_graph_cora,nasbench_graph_citeseer,nasbench_graph_pubmed", "dims": "5",
+                     "concurrency": "1,4,8", "seeds": 10, "first_seed": 0, "budget": 50,
+                     "searchers": GRID32_SEARCHERS, "shift": None, "rotate": None, "plot": False},
+}
 
 
 # --------------------------------------------------------------------------- #
@@ -224,7 +246,7 @@ def _draw_duration(durations: str, rng: np.random.Generator) -> float:
 
 def run_searcher(
     searcher: Searcher,
-    fn: TestFunction,
+    fn: Objective,
     dim: int,
     *,
     budget: int,
@@ -242,8 +264,8 @@ def run_searcher(
         searcher: Any Ray Tune searcher; its search space is set with
             ``set_search_properties("value", "min", fn.param_space(dim))`` (a
             False return means it already has a space, which is accepted).
-        fn: Test function to minimise.
-        dim: Number of dimensions.
+        fn: Test function (or tabular benchmark) to minimise.
+        dim: Number of dimensions (5 for a tabular benchmark).
         budget: Maximum number of trials to start (>= 1).
         concurrency: Number of simulated parallel slots (>= 1).
         seed: Seed of the trial-duration model (``np.random.default_rng(seed)``);
@@ -469,7 +491,7 @@ def _make_random(seed: int) -> Searcher:
 
 
 def _make_optuna(seed: int) -> Searcher:
-    import optuna
+    optuna = require("optuna", extra="bench", feature="the optuna searcher")
     from ray.tune.search.optuna import OptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -477,6 +499,7 @@ def _make_optuna(seed: int) -> Searcher:
 
 
 def _make_hyperopt(seed: int) -> Searcher:
+    require("hyperopt", extra="bench", feature="the hyperopt searcher")
     from ray.tune.search.hyperopt import HyperOptSearch
 
     return HyperOptSearch(random_state_seed=seed)
@@ -511,8 +534,7 @@ def _seeded_nevergrad_class() -> type:
 
 def _make_nevergrad(optimizer_name: str) -> SearcherFactory:
     def factory(seed: int) -> Searcher:
-        import nevergrad as ng
-
+        ng = require("nevergrad", extra="bench", feature=f"the nevergrad searcher ({optimizer_name})")
         return _seeded_nevergrad_class()(optimizer=getattr(ng.optimizers, optimizer_name), seed=seed)
 
     factory.__name__ = f"make_nevergrad_{optimizer_name.lower()}"
@@ -852,7 +874,8 @@ class RunLog:
     What happened is said on stderr.
 
     Args:
-        path: The ``.jsonl`` file (parent directories are created).
+        path: The ``.jsonl`` file (parent directories are created). Where only its gzipped copy
+            ``path.gz`` exists (committed results), that is read, and replaced by the plain file.
         settings: JSON-able settings that must match to resume.
         resume: Keep the runs of an existing file.
     """
@@ -862,7 +885,8 @@ class RunLog:
         self.settings = json.loads(json.dumps(_jsonable(settings), sort_keys=True))
         self.version = code_version()
         self._runs: dict[tuple, RunResult] = {}
-        lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+        source = resolve(self.path)  # the plain log, or the gzipped one that committed results keep
+        lines = read_text(source).splitlines() if source.exists() else []
         lines = [ln for ln in lines if ln.strip()]
         if resume:
             if not lines:
@@ -870,16 +894,17 @@ class RunLog:
             else:
                 self._load(lines)
         elif len(lines) > 1:
-            backup = self.path.with_name(self.path.name + ".bak")
-            os.replace(self.path, backup)
+            backup = source.with_name(source.name + ".bak")
+            os.replace(source, backup)
             print(f"{self.path} held {len(lines) - 1} runs: kept as {backup} (pass --resume to continue a run)",
                   file=sys.stderr)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")  # rewritten whole: drops a cut-short last line
         head = {"settings": self.settings, "version": self.version}
-        tmp.write_text("".join(json.dumps(_jsonable(d), sort_keys=True) + "\n" for d in
-                               [head, *(r.to_dict() for r in self._runs.values())]), encoding="utf-8")
-        os.replace(tmp, self.path)
+        # rewritten whole: drops a cut-short last line
+        atomic_write(self.path, "".join(json.dumps(_jsonable(d), sort_keys=True) + "\n" for d in
+                                        [head, *(r.to_dict() for r in self._runs.values())]))
+        if source != self.path and source.exists():
+            os.remove(source)  # its runs are in the plain log now: one log per run
 
     def _load(self, lines: list[str]) -> None:
         try:
@@ -927,8 +952,8 @@ class RunLog:
 
 
 def load_results(path: str | Path) -> list[RunResult]:
-    """Loads the runs from a JSON file written by :func:`write_results`."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """Loads the runs from a JSON file written by :func:`write_results` (or its gzipped ``.json.gz``)."""
+    data = read_json(path)
     return [RunResult.from_dict(d) for d in data["runs"]]
 
 
@@ -964,9 +989,9 @@ def plot_traces(
 
     Raises:
         ValueError: If no or several (function, dim, concurrency) groups remain.
+        MissingExtraError: matplotlib is not installed (extra ``bench``).
     """
-    import matplotlib
-
+    matplotlib = require("matplotlib", extra="bench", feature="the benchmark plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -1044,6 +1069,34 @@ def _int_list(parser: argparse.ArgumentParser, text: str, what: str) -> list[int
     return out
 
 
+class _PresetAction(argparse.Action):
+    """``--preset NAME``: sets the grid options of :data:`PRESETS` at the point where it appears, so that
+    options after it override the preset and options before it are replaced."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        for key, value in PRESETS[values].items():
+            setattr(namespace, key, value)
+        imports = list(getattr(namespace, "imports", None) or [])
+        setattr(namespace, "imports", imports + [m for m in ("benchmarks.searchers",) if m not in imports])
+        setattr(namespace, self.dest, values)
+
+
+def resolve_objective(name: str) -> Objective:
+    """A test function or tabular benchmark by its registry name.
+
+    Raises:
+        ValueError: If the name is unknown (the message lists known names).
+    """
+    if name in TABLES:
+        return TABLES[name]
+    try:
+        return get_function(name)
+    except ValueError:
+        raise ValueError(f"unknown function {name!r}; known: {', '.join(sorted(FUNCTIONS))}; tabular: "
+                         f"{', '.join(TABLES)}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of ``python -m benchmarks.harness``."""
     today = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
@@ -1051,8 +1104,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks.harness",
         description="Compare Ray Tune searchers on test functions (simulated clock, no Ray Tune).",
     )
+    p.add_argument("--preset", action=_PresetAction, choices=sorted(PRESETS),
+                   help="a named grid: sets --functions, --dims, --concurrency, --seeds, --first-seed, --budget, "
+                        "--searchers, --shift, --rotate and --plot (later options override it) and imports "
+                        "benchmarks.searchers; grid32 is issue 32's function grid, grid32-table its NAS tables")
     p.add_argument("--functions", default="rastrigin,ackley",
-                   help=f"comma-separated; known: {','.join(sorted(FUNCTIONS))}, or 'all'")
+                   help=f"comma-separated; known: {','.join(sorted(FUNCTIONS))}, or 'all'; tabular benchmarks "
+                        f"(--dims 5): {','.join(TABLES)}")
     p.add_argument("--dims", default="2,5", help="comma-separated dimensions")
     p.add_argument("--concurrency", default="1", help="comma-separated numbers of parallel slots")
     p.add_argument("--seeds", type=int, default=10,
@@ -1069,13 +1127,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shift", type=int, default=None, metavar="SEED",
                    help="move each function's minimiser to a seeded point of the box "
                         "(TestFunction.shifted(SEED); default: textbook functions)")
+    p.add_argument("--rotate", type=int, default=None, metavar="SEED",
+                   help="rotate each function about its minimiser by a seeded random orthogonal matrix "
+                        "(TestFunction.rotated(SEED)), after any --shift; default: not rotated")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                    help="import MODULE first (e.g. one that calls register_searcher); repeatable")
     p.add_argument("--out", default=f"benchmarks/results/functions-{today}",
                    help="output path stem: writes <out>.md, <out>.json and, run by run, <out>-runs.jsonl")
     p.add_argument("--resume", action="store_true",
                    help="keep the runs already in <out>-runs.jsonl (written after every run) and run the rest")
-    p.add_argument("--plot", action="store_true",
+    p.add_argument("--plot", action="store_true", default=False,
                    help="also write <out>-<function>-d<dim>-c<conc>.png trace plots")
     p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     return p
@@ -1102,9 +1163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--import {module}: {exc}")
 
     fnames = sorted(FUNCTIONS) if args.functions.strip() == "all" else _csv(args.functions)
-    unknown = [f for f in fnames if f not in FUNCTIONS]
+    unknown = [f for f in fnames if f not in FUNCTIONS and f not in TABLES]
     if unknown or not fnames:
-        parser.error(f"unknown function(s) {unknown}; known: {', '.join(sorted(FUNCTIONS))}")
+        parser.error(f"unknown function(s) {unknown}; known: {', '.join(sorted(FUNCTIONS))}; "
+                     f"tabular: {', '.join(TABLES)}")
     snames = _csv(args.searchers)
     unknown = [s for s in snames if s not in PEERS]
     if unknown or not snames:
@@ -1116,7 +1178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.first_seed < 0:
         parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
 
-    functions = {name: get_function(name) for name in fnames}
+    tables = [f for f in fnames if f in TABLES]
+    if tables and (args.shift is not None or args.rotate is not None):
+        parser.error(f"--shift and --rotate move test functions; the tabular benchmarks {tables} have neither: "
+                     "run them in a command of their own")
+    if tables and dims != [5]:
+        parser.error(f"the tabular benchmarks {tables} have 5 parameters: run them with --dims 5, got {dims}")
+    functions: dict[str, Objective] = {name: resolve_objective(name) for name in fnames}
     for spec in args.target:
         name, sep, value = spec.partition("=")
         if not sep or name not in functions:
@@ -1127,9 +1195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--target {spec!r}: {value!r} is not a number")
     if args.shift is not None:
         functions = {name: f.shifted(args.shift) for name, f in functions.items()}
+    if args.rotate is not None:
+        functions = {name: f.rotated(args.rotate) for name, f in functions.items()}
 
     command = "python -m benchmarks.harness " + shlex.join(argv)
     settings = {"budget": args.budget, "durations": args.durations, "shift": args.shift}
+    if args.rotate is not None:  # only when set, so that logs written before --rotate existed still resume
+        settings["rotate"] = args.rotate
     try:
         log = RunLog(f"{args.out}-runs.jsonl", settings, resume=args.resume)
     except ValueError as exc:
@@ -1143,8 +1215,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             kept[fname, dim, conc, sname, seed] = r
     # Warm up only the searchers with a run to do: a rerun that only rewrites the tables starts no searcher
     # (an LLM searcher's warm-up would leave a model request running at exit).
+    skipped: list[str] = []
     for sname in dict.fromkeys(job[3] for job in jobs if job not in kept):
-        warm_up(sname)
+        try:
+            warm_up(sname)
+        except ImportError as exc:  # MissingExtraError: a peer whose package is not installed
+            print(f"skipping searcher {sname!r}: {exc}", file=sys.stderr)
+            skipped.append(sname)
+    if skipped:
+        jobs = [job for job in jobs if job[3] not in skipped]
+        if not jobs:
+            parser.error(f"every searcher to run was skipped ({', '.join(skipped)}): install their packages")
     results: list[RunResult] = []
     for done, (fname, dim, conc, sname, seed) in enumerate(jobs, start=1):
         r = kept.get((fname, dim, conc, sname, seed))

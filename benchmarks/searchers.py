@@ -4,7 +4,11 @@
   evaluations the way the paper does (the LLM answer is used before the next suggestion).
 * ``llm-pso-async``: the same without waiting (as in production, where ``wait_for_llm=False``: no
   time lost on the LLM).
-* ``pso``: LLMPSOSearcher(llm=None), plain asynchronous PSO, the baseline of every LLM gain.
+* ``pso``: LLMPSOSearcher(llm=None, surrogate=None), plain asynchronous PSO, the baseline of every LLM gain.
+* ``pso-gp``: LLMPSOSearcher(llm=None) with its default surrogate (``surrogate="gp"``: screened moves, pending
+  trials as fantasies, trust region, model and perturbation proposers behind one gate).
+* ``llm-pso-gp``: LLMPSOSearcher's defaults with the embedded model (its answers compete with the model's
+  proposals), ``wait_for_llm=True``.
 * ``llm-pso-edits``: ``llm-pso`` with ``ask="edits"`` (the LLM edits one parameter of a best trial).
 * ``pso-random-edits``: the control of ``llm-pso-edits``: the same pipeline (edits, screening,
   surrogate ranking, replacement) with the LLM replaced by uniformly random edits. An LLM gain
@@ -41,8 +45,12 @@
   since each proposal taken from the queue triggers a request for the slot it frees.
 * ``sobol``: LLMSearcher(llm=None), its space-filling fallback alone.
 
-Every LLM-PSO name sets ``surrogate_gate``, ``reset_injected_velocity`` and ``replace_fraction``
-explicitly (:data:`PINNED`: the first two on only where the name says ``gated`` or ``reset``, 1/4
+Peers beside the harness's own (``optuna``, ``hyperopt``, ``nevergrad-pso``, ``nevergrad-cma``, ``random``), for
+issue 32's grid: ``optuna-gp`` (Optuna's ``GPSampler`` through OptunaSearch), ``optuna-cmaes`` (``CmaEsSampler``)
+and ``hebo`` (HEBOSearch, where the ``hebo`` package is installed; else skipped with a message).
+
+Every LLM-PSO name but the ``-gp`` ones sets ``surrogate=None``, ``surrogate_gate``,
+``reset_injected_velocity`` and ``replace_fraction`` explicitly (:data:`PINNED`: the first two on only where the name says ``gated`` or ``reset``, 1/4
 replaced but where it says ``eighth``), so that a name means one configuration in every result
 file, whatever LLMPSOSearcher's defaults are when it runs.
 """
@@ -57,14 +65,15 @@ import numpy as np
 from benchmarks.harness import register_searcher
 from raytune_llm import LLMPSOSearcher, LLMSearcher
 from raytune_llm.llm.testing import ScriptedBackend
-from raytune_llm.proposals.swarm import kernel_predict
+from raytune_llm.proposals.render import space_schema
+from raytune_llm.surrogate import kernel_predict
 
 
 #: what every registered LLM-PSO name sets unless its name says otherwise (``-gated``, ``-reset``,
 #: ``-eighth``), so that a name means one configuration in every result file, whatever
 #: LLMPSOSearcher's defaults
-PINNED: dict[str, Any] = {"surrogate_gate": False, "pso_options": {"reset_injected_velocity": False},
-                          "replace_fraction": 0.25}
+PINNED: dict[str, Any] = {"surrogate": None, "surrogate_gate": False,
+                          "pso_options": {"reset_injected_velocity": False}, "replace_fraction": 0.25}
 
 
 def llm_pso(seed: int, *, wait: bool = True, llm: Any = "embedded", cls: type[LLMPSOSearcher] = LLMPSOSearcher,
@@ -212,7 +221,7 @@ class PercentLLMPSOSearcher(LLMPSOSearcher):
         messages[-1]["content"] = messages[-1]["content"].replace(
             "Search space (log scale means think in orders of magnitude):",
             "Search space: every number is a percentage of its parameter's range (0 = low end, 100 = high end):")
-        return messages, pct.json_schema(n), 60 + 12 * self.space.dim * n, {}
+        return messages, space_schema(pct, n), 60 + 12 * self.space.dim * n, {}
 
     def _on_llm_answer(self, answer: Any, meta: dict[str, Any]) -> None:
         if isinstance(answer, dict) and isinstance(answer.get("configs"), list):
@@ -249,7 +258,11 @@ register_searcher("llm-pso-gated-reset-eighth", lambda seed: llm_pso(seed, **_EI
 register_searcher("pso-random-configs-gated-reset-eighth", lambda seed: random_configs_pso(seed, **_EIGHTH),
                   overwrite=True)
 register_searcher("pso-near-best", near_best_pso, overwrite=True)
-register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)
+register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, surrogate=None, telemetry=False),
+                  overwrite=True)
+register_searcher("pso-gp", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)
+register_searcher("llm-pso-gp", lambda seed: LLMPSOSearcher(seed=seed, llm="embedded", wait_for_llm=True,
+                                                            telemetry=False), overwrite=True)
 
 
 def llm_history(seed: int, *, llm: Any = "embedded") -> LLMSearcher:
@@ -260,3 +273,52 @@ def llm_history(seed: int, *, llm: Any = "embedded") -> LLMSearcher:
 
 register_searcher("llm", llm_history, overwrite=True)
 register_searcher("sobol", lambda seed: LLMSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)
+
+
+# --------------------------------------------------------------------------- #
+# More peers for issue 32's grid (beside the harness's optuna, hyperopt, nevergrad-pso, nevergrad-cma, random)
+# --------------------------------------------------------------------------- #
+def optuna_sampler_search(seed: int, sampler: str) -> Any:
+    """Ray Tune's OptunaSearch with one of Optuna's samplers, seeded: ``"gp"`` (``GPSampler``, a Gaussian
+    process with log-EI; it needs torch) or ``"cmaes"`` (``CmaEsSampler``; categorical parameters are
+    sampled independently, as Optuna does, without a warning per trial)."""
+    from raytune_llm._imports import require
+
+    optuna = require("optuna", extra="bench", feature=f"the optuna-{sampler} searcher")
+    if sampler == "gp":
+        require("torch", extra="train", feature="Optuna's GPSampler (the optuna-gp searcher)")
+        instance = optuna.samplers.GPSampler(seed=seed)
+    elif sampler == "cmaes":
+        instance = optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    else:
+        raise ValueError(f"sampler must be 'gp' or 'cmaes', got {sampler!r}")
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return OptunaSearch(sampler=instance)
+
+
+def hebo_search(seed: int) -> Any:
+    """Ray Tune's HEBOSearch, seeded, where the ``hebo`` package is installed.
+
+    hebo is in no extra: hebo 0.3.6 (the newest) pins numpy 1.24 and scipy 1.12, which would downgrade
+    the environment the rest of the benchmarks run in. Without it this raises MissingExtraError, and
+    the harness skips the searcher with that message.
+    """
+    try:
+        import hebo  # noqa: F401 - only whether it imports
+    except ImportError as exc:
+        from raytune_llm.errors import MissingExtraError
+
+        raise MissingExtraError(
+            "the hebo searcher needs the hebo package, which no raytune-llm extra installs: hebo 0.3.6 pins "
+            "numpy 1.24 and scipy 1.12 and would downgrade this environment; `pip install hebo` in an "
+            f"environment of its own to run it ({exc})") from exc
+    from ray.tune.search.hebo import HEBOSearch
+
+    return HEBOSearch(random_state_seed=seed)
+
+
+register_searcher("optuna-gp", lambda seed: optuna_sampler_search(seed, "gp"), overwrite=True)
+register_searcher("optuna-cmaes", lambda seed: optuna_sampler_search(seed, "cmaes"), overwrite=True)
+register_searcher("hebo", hebo_search, overwrite=True)

@@ -31,7 +31,7 @@ def make(llm, **kw):
 
 def test_llm_proposals_replace_worst_particles_and_are_recorded():
     backend = ScriptedBackend([PROPOSALS])
-    s = make(backend, wait_for_llm=True)
+    s = make(backend, wait_for_llm=True, surrogate=None)  # the control: no GP gate, so the repaired proposal runs
     drive(s, 24)
     assert len(backend.calls) >= 2
     prompt = backend.calls[0][0][1]["content"]
@@ -53,12 +53,13 @@ def test_suggest_does_not_wait_for_a_slow_llm():
 
     s = make(ScriptedBackend([slow]))
     drive(s, 30)  # keeps suggesting while the LLM is blocked
-    assert s._future is not None and not s._future.done()
-    assert all(h["origin"] in ("init", "pso") for h in s.history)
+    assert s._llm.busy and not s._llm.future.done()
+    assert not any(h["origin"] == "llm" for h in s.history)
     gate.set()
-    s._future.result(timeout=10)
+    s._llm.future.result(timeout=10)
     drive(s, 8, start=30)
-    assert any(h["origin"] == "llm" for h in s.history)
+    assert s.counters["llm_accepted"] >= 1  # the answer was taken when it came (and put to the gate)
+    assert s.counters["llm_used"] + s.counters["llm_gated"] == s.origin_stats()["llm"]["proposed"] >= 1
     s.close()
 
 
@@ -125,8 +126,14 @@ def test_points_to_evaluate_name_what_is_wrong(points, words):
     ({"wait_for_llm": "no"}, "wait_for_llm must be True or False, got 'no' (str)"),
     ({"telemetry": "no"}, "telemetry must be True or False, got 'no' (str)"),
     ({"metric": 5}, "metric must be the name of a reported metric (a str) or None, got 5"),
-    ({"pso_options": {"c3": 1}}, "pso_options has an unknown option 'c3'; valid: c1, c2, reset_injected_velocity, v_max, w_end, "
-                                    "w_start"),
+    ({"pso_options": {"c3": 1}}, "pso_options has an unknown option 'c3'; valid: c1, c2, categorical, "
+                                    "reset_injected_velocity, screen_candidates, stagnation, trust_fraction"),
+    ({"surrogate": "tpe"}, "surrogate must be 'gp' (the default) or None (plain PSO), got 'tpe'"),
+    ({"surrogate_options": {"acq": "ei"}}, "surrogate_options has an unknown option 'acq'; valid: acquisition, beta,"),
+    ({"surrogate_options": {"acquisition": "pi"}}, "surrogate_options: acquisition must be one of"),
+    ({"surrogate_options": {"proposers": ["llm"]}}, "surrogate_options proposers must be a list of 'model' and"),
+    ({"surrogate": None, "surrogate_options": {"beta": 1.0}}, "surrogate_options ['beta'] need surrogate='gp'"),
+    ({"pso_options": {"screen": None}}, "pso_options cannot set 'screen': pass surrogate='gp'"),
     ({"pso_options": {"horizon": 50}}, "pso_options cannot set 'horizon': it is the budget: pass max_evaluations="),
     ({"pso_options": {"w_start": -3}}, "pso_options w_start must be a finite number in [0, 1.5], got -3"),
     ({"worker_options": {"timeout": 5}}, "worker_options has an unknown option 'timeout'; valid: backoff_max_s"),
@@ -182,11 +189,28 @@ def test_an_incomplete_state_is_a_clear_error():
 
 
 def test_the_state_keys_set_state_knows_are_the_ones_get_state_writes():
-    from raytune_llm.searchers import base
+    from raytune_llm.searchers._state import OPTIONAL_STATE_KEYS, STATE_KEYS
 
     s = LLMPSOSearcher(llm=None, seed=0, space=SPACE, metric="score", mode="min")
-    known = {"version", "searcher", *base._STATE_KEYS, *base._OPTIONAL_STATE_KEYS}
+    known = {"version", "searcher", *STATE_KEYS, *OPTIONAL_STATE_KEYS}
     assert set(s.get_state()) == known
+
+
+def test_an_explicit_llm_wins_over_the_saved_one_and_a_left_out_llm_takes_it():
+    # before: an explicit llm="embedded" was taken for "not given" and the saved spec replaced it
+    saved = LLMPSOSearcher(llm="openai:m", llm_options={"base_url": "http://127.0.0.1:9/v1", "api_key": "k"},
+                           seed=0, space=SPACE, metric="score", mode="min", telemetry=False).get_state()
+    assert saved["llm"]["spec"] == "openai:m" and "api_key" not in saved["llm"]["options"]
+    explicit = LLMPSOSearcher(llm="embedded", seed=0, space=SPACE, metric="score", mode="min", telemetry=False)
+    explicit.set_state(saved)
+    assert explicit.get_state()["llm"]["spec"] == "embedded"
+    left_out = LLMPSOSearcher(seed=0, space=SPACE, metric="score", mode="min", telemetry=False)
+    assert left_out.get_state()["llm"]["spec"] == "embedded"
+    left_out.set_state(saved)
+    assert left_out.get_state()["llm"] == saved["llm"]
+    none = LLMPSOSearcher(llm=None, seed=0, space=SPACE, metric="score", mode="min", telemetry=False)
+    none.set_state(saved)
+    assert none.get_state()["llm"] is None
 
 
 def test_max_evaluations_finishes():
@@ -227,8 +251,9 @@ def test_prompt_stays_bounded_however_long_the_history():
 @pytest.mark.llm
 @pytest.mark.parametrize("gate", [False, True])
 def test_llm_phase_with_the_real_embedded_model(embedded, gate):
+    # the kernel-gated swarm (surrogate=None), where every answer's best proposals replace particles
     s = LLMPSOSearcher(seed=0, llm=embedded, telemetry=False, swarm_size=4, warmup=4, llm_every=4,
-                       wait_for_llm=True, llm_timeout_s=120, surrogate_gate=gate)
+                       wait_for_llm=True, llm_timeout_s=120, surrogate_gate=gate, surrogate=None)
     s.set_search_properties("score", "min", dict(SPACE))
     drive(s, 8)  # warm-up, the first answer's particles, and the second request in flight at close()
     s.close()
@@ -243,9 +268,24 @@ def test_llm_phase_with_the_real_embedded_model(embedded, gate):
 
 
 @pytest.mark.llm
+def test_real_model_answers_compete_at_the_gp_gate(embedded):
+    # the default surrogate="gp": the model's answers are proposals beside the GP's and the perturbations
+    s = LLMPSOSearcher(seed=0, llm=embedded, telemetry=False, swarm_size=4, warmup=4, llm_every=4,
+                       wait_for_llm=True, llm_timeout_s=120)
+    s.set_search_properties("score", "min", dict(SPACE))
+    drive(s, 12)
+    s.close()
+    stats = s.origin_stats()
+    assert s.llm_usage.succeeded >= 1 and stats["llm"]["proposed"] >= 1
+    assert stats["llm"]["accepted"] <= stats["llm"]["proposed"]
+    assert stats["llm"].get("trials", 0) == sum(h["origin"] == "llm" for h in s.history)
+    assert all(s.space.check(h["config"]) == [] for h in s.history)
+
+
+@pytest.mark.llm
 def test_edits_with_the_real_embedded_model(embedded):
     s = LLMPSOSearcher(seed=0, llm=embedded, telemetry=False, swarm_size=4, warmup=4, llm_every=4,
-                       wait_for_llm=True, llm_timeout_s=120, ask="edits")
+                       wait_for_llm=True, llm_timeout_s=120, ask="edits", surrogate=None)
     s.set_search_properties("score", "min", dict(SPACE))
     drive(s, 8)
     s.close()
@@ -280,7 +320,7 @@ def test_edit_answers_change_one_parameter_of_a_numbered_best_trial():
                           {"trial": 1, "param": "act", "value": 1}]}   # a category: rejected
 
     backend = ScriptedBackend([edits])
-    s = make(backend, wait_for_llm=True, ask="edits")
+    s = make(backend, wait_for_llm=True, ask="edits", surrogate=None)  # no GP gate: the edits run
     drive(s, 10)
     prompt = backend.calls[0][0][1]["content"]
     assert "#1 " in prompt and "#5 " in prompt and "edits" in prompt
@@ -368,7 +408,7 @@ def test_surrogate_gate_stops_proposals_where_the_history_is_worst_and_the_run_c
     corner = {"configs": [{"x": 0.95, "n": 1, "act": "a", "lr": 0.1}, {"x": 0.9, "n": 1, "act": "a", "lr": 0.1}]}
     runs = {}
     for gate in (False, True):
-        s = make(ScriptedBackend([corner]), wait_for_llm=True, surrogate_gate=gate)
+        s = make(ScriptedBackend([corner]), wait_for_llm=True, surrogate_gate=gate, surrogate=None)
         s.add_evaluated_point({"x": 1.0, "n": 1, "act": "a", "lr": 0.1}, 500.0)
         for i in range(40):
             config = s.suggest(f"t{i}")
@@ -377,7 +417,7 @@ def test_surrogate_gate_stops_proposals_where_the_history_is_worst_and_the_run_c
     assert runs[False].counters["llm_used"] >= 1 and runs[False].counters["llm_gated"] == 0
     assert runs[True].counters["llm_gated"] >= 1 and runs[True].counters["llm_used"] == 0
     assert len(runs[True].history) == 41 and runs[True].origin_counts().get("llm", 0) == 0
-    clone = make(None)
+    clone = make(None, surrogate=None)
     clone.set_state(runs[True].get_state())
     assert clone.counters["llm_gated"] == runs[True].counters["llm_gated"]
 
@@ -391,11 +431,11 @@ def test_surrogate_gate_checks_each_proposal_against_the_particle_it_replaces(mo
 
     sign = 1 if mode == "min" else -1
     searcher = LLMPSOSearcher(seed=0, llm=None, telemetry=False, metric="loss", mode=mode, surrogate_gate=True,
-                              swarm_size=4, space={"x": tune.uniform(-5, 5), "y": tune.uniform(-5, 5)})
+                              swarm_size=4, surrogate=None, space={"x": tune.uniform(-5, 5), "y": tune.uniform(-5, 5)})
     for i in range(12):
         config = searcher.suggest(str(i))
         searcher.on_trial_complete(str(i), {"loss": sign * (config["x"] ** 2 + config["y"] ** 2)})
-    from raytune_llm.proposals.swarm import kernel_predict
+    from raytune_llm.surrogate import kernel_predict
 
     pso, space = searcher.pso, searcher.space
     x_hist, y_hist = searcher._unit_history()

@@ -139,3 +139,177 @@ def test_bad_arguments(kw):
     dim = args.pop("dim")
     with pytest.raises(ValueError):
         AsyncPSO(dim, **args)
+
+
+# ---------------------------------------------------------------- move options (off by default)
+MIXED = ["cont", ("int", (0.1, 0.3, 0.5, 0.7, 0.9)), ("cat", 4)]
+
+
+def mixed_cost(x):
+    return float((x[0] - 0.3) ** 2 + (x[1] - 0.7) ** 2 + (0.0 if math.floor(x[2] * 4) == 2 else 1.0))
+
+
+def distance_screen(target):
+    return lambda xs: ((np.asarray(xs) - target) ** 2).sum(axis=1)
+
+
+def drive(pso, n, cost, in_flight=3, seed=0):
+    """Ask up to ``in_flight``, tell one at random, ``n`` times; returns the proposals in order."""
+    rng = np.random.default_rng(seed)
+    pending, seen = [], []
+    for _ in range(n):
+        while len(pending) < in_flight:
+            p = pso.ask()
+            if p is None:
+                break
+            pending.append(p)
+            seen.append(p)
+        p = pending.pop(int(rng.integers(len(pending))))
+        pso.tell(p.id, cost(p.x))
+    return seen
+
+
+def test_categories_and_integers_stay_on_their_grid_and_vectors_stay_distributions():
+    pso = AsyncPSO(3, swarm_size=6, seed=0, kinds=MIXED)
+    for p in drive(pso, 120, mixed_cost):
+        assert p.x[1] in (0.1, 0.3, 0.5, 0.7, 0.9) and p.x[2] in (0.125, 0.375, 0.625, 0.875)
+    for particle in pso.particles:
+        (prob,) = particle.probs
+        assert np.all(prob >= 0) and prob.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("categorical", ["sample", "argmax"])
+def test_the_swarm_learns_the_best_category(categorical):
+    pso = AsyncPSO(3, swarm_size=6, seed=1, kinds=MIXED, categorical=categorical)
+    late = drive(pso, 150, mixed_cost)[-50:]
+    assert np.mean([math.floor(p.x[2] * 4) == 2 for p in late]) > 0.6
+
+
+def test_plain_options_keep_the_plain_swarm():
+    a, b = AsyncPSO(3, swarm_size=4, seed=42), AsyncPSO(3, swarm_size=4, seed=42, kinds=["cont"] * 3, stagnation=None)
+    run(a, 40)
+    run(b, 40)
+    assert a.best_f == b.best_f == pytest.approx(GOLDEN_BEST, rel=1e-9)
+
+
+def test_a_screened_move_is_the_best_candidate_and_ties_keep_the_plain_move():
+    seen = []
+
+    def screen(xs):
+        seen.append(np.array(xs))
+        return distance_screen(np.array([0.9, 0.9]))(xs)
+
+    pso = AsyncPSO(2, swarm_size=3, seed=0, screen=screen, screen_candidates=6)
+    for p in drive(pso, 30, sphere, in_flight=1):
+        if p.origin == "pso":
+            cands = seen.pop(0)
+            assert len(cands) == 6 and np.array_equal(p.x, cands[np.argmin(((cands - 0.9) ** 2).sum(axis=1))])
+    flat = AsyncPSO(2, swarm_size=3, seed=0, screen=lambda xs: np.zeros(len(xs)), screen_candidates=6)
+    plain = AsyncPSO(2, swarm_size=3, seed=0)
+    first = [p.x for p in drive(flat, 4, sphere, in_flight=1)]
+    assert np.array_equal(first[3], drive(plain, 4, sphere, in_flight=1)[3].x)  # first candidate = plain move
+
+
+def test_screen_must_score_every_candidate():
+    pso = AsyncPSO(2, swarm_size=2, seed=0, screen=lambda xs: np.zeros(1), screen_candidates=4)
+    with pytest.raises(ValueError, match="one score per candidate"):
+        drive(pso, 5, sphere, in_flight=1)
+
+
+def test_stagnation_restarts_the_worst_particles_in_a_shrinking_box_around_the_best():
+    pso = AsyncPSO(2, swarm_size=6, seed=0, stagnation=6, trust_radius=0.2, trust_fraction=0.5)
+    drive(pso, 6, lambda x: float(x[0]), in_flight=1)
+    best = pso.best_x.copy()
+    radii, restarts = [], 0
+    for _ in range(60):
+        p = pso.ask()
+        if p.origin == "trust":
+            radii.append(float(np.abs(p.x - best).max()))
+            assert np.array_equal(pso.best_x, best)
+        pso.tell(p.id, 5.0)  # never better: the swarm stagnates
+        if pso.restarts > restarts:
+            restarts = pso.restarts
+            assert sum(q.next_origin == "trust" for q in pso.particles) >= 1
+    assert pso.restarts >= 4 and max(radii) <= 0.2 + 1e-12
+    assert radii[-1] <= 0.2 * 0.5 ** 2  # later restarts use a smaller box
+    p = pso.ask()
+    pso.tell(p.id, -1.0)
+    assert pso.trust_level == 0 and pso.since_improvement == 0
+
+
+def test_same_seed_same_proposals_with_every_option_also_across_a_state_round_trip():
+    from raytune_llm.surrogate import SurrogateScreen
+
+    def make_screen():
+        return SurrogateScreen(3, kinds=MIXED, seed=0)
+
+    def driven(pso, screen, steps, rng, pending):
+        out = []
+        for _ in range(steps):
+            while len(pending) < 3:
+                p = pso.ask()
+                screen.add_pending(p.id, p.x)
+                pending.append(p)
+                out.append((p.origin, p.x.tolist()))
+            p = pending.pop(int(rng.integers(len(pending))))
+            pso.tell(p.id, mixed_cost(p.x))
+            screen.observe(p.x, mixed_cost(p.x), key=p.id)
+        return out
+
+    options = dict(swarm_size=5, seed=3, kinds=MIXED, screen_candidates=6, stagnation=5)
+    runs = []
+    for _ in range(2):
+        screen = make_screen()
+        pso = AsyncPSO(3, screen=screen, **options)
+        runs.append(driven(pso, screen, 40, np.random.default_rng(0), []))
+    assert runs[0] == runs[1] and any(o == "trust" for o, _ in runs[0])
+
+    screen = make_screen()
+    pso = AsyncPSO(3, screen=screen, **options)
+    rng, pending = np.random.default_rng(0), []
+    head = driven(pso, screen, 20, rng, pending)
+    state = json.loads(json.dumps(pso.get_state()))
+    screen_state = json.loads(json.dumps(screen.get_state()))
+    restored_screen = SurrogateScreen.from_state(screen_state)
+    restored = AsyncPSO.from_state(state, screen=restored_screen)
+    assert restored.get_state() == pso.get_state()
+    tail = driven(restored, restored_screen, 20, rng, pending)
+    assert head + tail == runs[0]
+
+
+def test_a_state_saved_before_the_move_options_loads_with_them_off():
+    state = AsyncPSO(2, seed=0).get_state()
+    del state["move"]
+    pso = AsyncPSO.from_state(state)
+    assert pso.kinds == ["cont", "cont"] and pso.stagnation is None and pso.screen is None
+
+
+@pytest.mark.parametrize("kw", [{"categorical": "round"}, {"screen_candidates": 0}, {"stagnation": 0},
+                                {"trust_radius": 0}, {"trust_fraction": 1.5}, {"screen": "gp"},
+                                {"kinds": ["cont"]}])
+def test_bad_move_options(kw):
+    with pytest.raises(ValueError):
+        AsyncPSO(2, **kw)
+
+
+@pytest.mark.parametrize("screened", [False, True])
+def test_planned_position_changes_nothing_and_is_the_next_move(screened):
+    from raytune_llm.surrogate import SurrogateScreen
+
+    screen = SurrogateScreen(3, seed=0) if screened else None
+    pso = AsyncPSO(3, swarm_size=4, seed=1, screen=screen)
+    for _ in range(8):
+        p = pso.ask()
+        value = float(((p.x - 0.3) ** 2).sum())
+        pso.tell(p.id, value)
+        if screen is not None:
+            screen.observe(p.x, value)
+    i = pso._free[0]
+    before = json.dumps(pso.get_state())
+    planned = pso.planned_position(i)
+    assert json.dumps(pso.get_state()) == before  # no particle moved, no random number drawn
+    assert np.array_equal(pso.ask().x, planned)  # with nothing in between, the next ask is that move
+    fresh = AsyncPSO(3, swarm_size=4, seed=1)
+    assert np.array_equal(fresh.planned_position(0), fresh.particles[0].x)  # not evaluated yet: where it starts
+    fresh.inject([np.full(3, 0.7)], origin="llm", particles=[1])
+    assert np.array_equal(fresh.planned_position(1), np.full(3, 0.7))  # a held position

@@ -21,7 +21,7 @@ def _scripted_factory(seed, **kw):
                           warmup=8, llm_every=8, **kw)
 
 
-class TestPlainPSO(SearcherConformance, ObjectChoicesConformance):
+class TestSurrogatePSO(SearcherConformance, ObjectChoicesConformance):
     @pytest.fixture
     def make_searcher(self):
         return FACTORY
@@ -33,3 +33,16 @@ class TestWithScriptedLLM(SearcherConformance, ObjectChoicesConformance):
     @pytest.fixture
     def make_searcher(self):
         return _scripted_factory
+
+
+def _plain_factory(seed, **kw):
+    # the control: plain asynchronous PSO without the surrogate
+    return LLMPSOSearcher(seed=seed, llm=None, telemetry=False, surrogate=None, **kw)
+
+
+class TestPlainPSOControl(SearcherConformance, ObjectChoicesConformance):
+    factory_name = "_plain_factory"
+
+    @pytest.fixture
+    def make_searcher(self):
+        return _plain_factory

@@ -1,0 +1,237 @@
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+from scipy.stats import norm, spearmanr
+
+from raytune_llm.space import CategoricalParam, FloatParam, IntParam, SearchSpace
+from raytune_llm.surrogate import (MixedGP, SurrogateScreen, expected_improvement, kernel_predict, kinds_from_space,
+                                   log_expected_improvement, lower_confidence_bound, normalize_kinds, snap)
+
+KINDS = ["cont", "cont", ("int", (0.1, 0.5, 0.9)), ("cat", 3)]
+
+
+def mixed_data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    X = snap(rng.random((n, 4)), normalize_kinds(KINDS, 4))
+    y = ((X[:, :2] - 0.3) ** 2).sum(axis=1) + 0.5 * (X[:, 2] - 0.5) ** 2 + 0.4 * (np.floor(X[:, 3] * 3) != 1)
+    return X, y
+
+
+# ---------------------------------------------------------------- kinds
+def test_kinds_from_space_and_snap_stay_on_the_space_grid():
+    space = SearchSpace((FloatParam("lr", 1e-4, 1e-1, log=True), IntParam("units", 16, 1024, log=True),
+                         IntParam("layers", 1, 4), CategoricalParam("act", ("relu", "tanh", "gelu"))))
+    kinds = kinds_from_space(space)
+    by_name = dict(zip(space.names, kinds))
+    assert by_name["lr"] == "cont" and by_name["act"] == ("cat", 3)
+    assert by_name["units"][0] == "int" and len(by_name["units"][1]) == 1009
+    assert by_name["layers"] == ("int", (0.125, 0.375, 0.625, 0.875))
+    rng = np.random.default_rng(0)
+    X = snap(rng.random((200, 4)), kinds)
+    grid = [j for j, k in enumerate(kinds) if k != "cont"]
+    for x in X:
+        config = space.flat_from_unit(x)
+        assert np.allclose(space.to_unit(config)[grid], x[grid])  # snapped points are exactly the values' centres
+    assert json.loads(json.dumps(normalize_kinds(json.loads(json.dumps(kinds)), 4) == kinds))
+
+
+def test_large_integer_ranges_are_continuous():
+    space = SearchSpace((IntParam("n", 0, 5000),))
+    assert kinds_from_space(space) == ["cont"]
+
+
+@pytest.mark.parametrize("kinds", [["cont"], ["cont", "float"], ["cont", ("cat", 0)], ["cont", ("int", [0.5, 0.2])],
+                                   ["cont", ("int", [])]])
+def test_bad_kinds_are_named(kinds):
+    with pytest.raises(ValueError, match="kinds"):
+        normalize_kinds(kinds, 2)
+
+
+# ---------------------------------------------------------------- kernel regression
+def test_kernel_predict_interpolates_the_history():
+    x = np.array([[0.0, 0.0], [1.0, 1.0]])
+    pred = kernel_predict(x, np.array([0.0, 1.0]), np.array([[0.1, 0.1], [0.9, 0.9], [0.5, 0.5]]))
+    assert pred[0] < 0.01 and pred[1] > 0.99 and pred[2] == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- GP
+def test_gp_likelihood_gradient_matches_finite_differences():
+    X, y = mixed_data(30)
+    gp = MixedGP(4, kinds=KINDS, seed=0)
+    C, K = gp._split(X)
+    yt = gp._transform(y)
+    D2 = (C.T[:, :, None] - C.T[:, None, :]) ** 2
+    Dk = (K.T[:, :, None] != K.T[:, None, :]).astype(float)
+    theta = np.random.default_rng(1).normal(size=gp.n_params) * 0.5
+    analytic = gp._nll(theta, C, K, yt, D2, Dk)[1]
+    numeric = approx_fprime(theta, lambda t: gp._nll(t, C, K, yt, D2, Dk)[0], 1e-6)
+    assert np.allclose(analytic, numeric, rtol=1e-4, atol=1e-4)
+
+
+def test_gp_ranks_held_out_points_and_learns_the_category():
+    X, y = mixed_data(60)
+    gp = MixedGP(4, kinds=KINDS, seed=0).fit(X, y)
+    Xt, yt = mixed_data(300, seed=1)
+    mean, std = gp.predict(Xt)
+    assert spearmanr(mean, yt)[0] > 0.9
+    assert spearmanr(kernel_predict(X, y, Xt), yt)[0] < spearmanr(mean, yt)[0]
+    base = np.array([[0.3, 0.3, 0.5, c] for c in (1 / 6, 0.5, 5 / 6)])
+    assert np.argmin(gp.predict(base)[0]) == 1  # the cheap category
+    far = gp.predict(np.array([[0.99, 0.01, 0.9, 0.5]]))[1]
+    assert gp.predict(X[:5])[1].max() < far[0]
+
+
+def test_gp_refits_hyperparameters_every_k_points_only():
+    X, y = mixed_data(40)
+    gp = MixedGP(4, kinds=KINDS, seed=0, refit_every=5)
+    gp.fit(X[:20], y[:20])
+    theta = gp.theta.copy()
+    gp.fit(X[:24], y[:24])
+    assert np.array_equal(gp.theta, theta)  # posterior updated, hyperparameters kept
+    gp.fit(X[:25], y[:25])
+    assert not np.array_equal(gp.theta, theta)
+
+
+def test_gp_window_keeps_the_best_the_most_recent_and_a_spread_of_the_rest():
+    gp = MixedGP(1, window=10, keep_best=3, keep_recent=4)
+    y = np.arange(30, dtype=float)[::-1].copy()
+    y[[2, 5, 7]] = [-3.0, -2.0, -1.0]
+    keep = gp.select(y)
+    assert keep.tolist() == [0, 2, 5, 7, 14, 25, 26, 27, 28, 29]  # 3 best, 4 recent, 3 spread (first, middle, last)
+    assert gp.select(y[:8]).tolist() == list(range(8))
+    assert MixedGP(1, window=10, keep_best=3).keep_recent == 3
+
+
+def test_pending_fantasies_spread_parallel_picks():
+    X, y = mixed_data(40)
+    gp = MixedGP(4, kinds=KINDS, seed=0).fit(X, y)
+    x = np.array([[0.3, 0.3, 0.5, 0.5]])
+    mean, std = gp.predict(x)
+    believer = gp.fantasize(x)
+    m2, s2 = believer.predict(x)
+    assert m2[0] == pytest.approx(mean[0], abs=1e-3) and s2[0] < 0.5 * std[0]
+    assert gp.fantasize(x, "max").predict(x)[0][0] > mean[0] + 0.5
+    with pytest.raises(ValueError, match="strategy"):
+        gp.fantasize(x, "median")
+
+
+def test_gp_state_round_trip():
+    X, y = mixed_data(30)
+    gp = MixedGP(4, kinds=KINDS, seed=3).fit(X, y)
+    clone = MixedGP.from_state(json.loads(json.dumps(gp.get_state())))
+    clone.fit(X, y, optimize_hyperparameters=False)
+    Xt, _ = mixed_data(10, seed=2)
+    assert np.allclose(clone.predict(Xt)[0], gp.predict(Xt)[0])
+    gp.fit(X, y, optimize_hyperparameters=True)
+    clone.fit(X, y, optimize_hyperparameters=True)
+    assert np.array_equal(gp.theta, clone.theta)
+
+
+def test_gp_rejects_bad_input():
+    gp = MixedGP(2)
+    with pytest.raises(ValueError, match="finite"):
+        gp.fit(np.zeros((2, 2)), np.array([1.0, math.nan]))
+    with pytest.raises(ValueError, match="as many"):
+        gp.fit(np.zeros((3, 2)), np.zeros(2))
+    with pytest.raises(RuntimeError, match="fit"):
+        gp.predict(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="warp"):
+        MixedGP(2, warp="log")
+
+
+def test_gp_handles_duplicates_constants_and_one_point():
+    gp = MixedGP(2, seed=0).fit(np.full((5, 2), 0.5), np.ones(5))
+    mean, std = gp.predict(np.array([[0.5, 0.5], [0.1, 0.9]]))
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(std))
+    assert np.all(np.isfinite(MixedGP(2).fit(np.array([[0.2, 0.2]]), np.array([3.0])).predict(np.zeros((1, 2)))[0]))
+
+
+# ---------------------------------------------------------------- acquisitions
+def test_log_ei_matches_the_closed_form_and_stays_finite_far_away():
+    mean, std, best = np.array([-1.0, 0.0, 0.5, 2.0]), np.array([1.0, 0.5, 2.0, 1.0]), 0.2
+    z = (best - mean) / std
+    closed = std * (z * norm.cdf(z) + norm.pdf(z))
+    assert np.allclose(expected_improvement(mean, std, best), closed, rtol=1e-9)
+    far = log_expected_improvement(np.array([10.0, 40.0, 1e3]), np.ones(3), 0.0)
+    assert np.all(np.isfinite(far)) and far[0] > far[1] > far[2]
+    assert far[0] == pytest.approx(math.log(expected_improvement(np.array([10.0]), np.ones(1), 0.0)[0]), rel=1e-6)
+    assert lower_confidence_bound(np.array([1.0]), np.array([0.5]), 2.0)[0] == 0.0
+
+
+# ---------------------------------------------------------------- screen
+def test_screen_is_neutral_until_min_points_and_imputes_failures():
+    screen = SurrogateScreen(2, seed=0, min_points=3)
+    screen.observe([0.1, 0.1], 1.0)
+    screen.observe([0.9, 0.9], math.inf)
+    assert np.all(screen(np.random.default_rng(0).random((4, 2))) == 0)
+    screen.observe([0.5, 0.5], 0.2)
+    screen.observe([0.4, 0.5], 0.1)
+    X, y = screen.history()
+    assert y.tolist() == [1.0, 1.0, 0.2, 0.1]
+    scores = screen(np.array([[0.45, 0.5], [0.95, 0.95]]))
+    assert scores[0] < scores[1]
+
+
+@pytest.mark.parametrize("model", ["gp", "kernel"])
+def test_screen_prefers_good_regions(model):
+    rng = np.random.default_rng(0)
+    screen = SurrogateScreen(3, model=model, seed=0)
+    for x in rng.random((40, 3)):
+        screen.observe(x, float(((x - 0.7) ** 2).sum()))
+    cands = rng.random((200, 3))
+    truth = ((cands - 0.7) ** 2).sum(axis=1)
+    assert spearmanr(screen(cands), truth)[0] > 0.5
+
+
+def test_screen_pending_trials_push_the_next_pick_away():
+    rng = np.random.default_rng(0)
+    screen = SurrogateScreen(2, seed=0)
+    for x in rng.random((15, 2)):
+        screen.observe(x, float(((x - 0.5) ** 2).sum()))
+    cands = rng.random((300, 2))
+    picks = []
+    for k in range(8):
+        scores = screen(cands)
+        i = int(np.argmin(scores))
+        picks.append(i)
+        screen.add_pending(k, cands[i])
+        assert screen(cands[i:i + 1])[0] > scores[i]  # a pending point loses EI
+    assert len(set(picks)) >= 3  # without the fantasies all 8 picks are the same point
+    screen.observe(cands[picks[0]], 0.0, key=0)
+    assert 0 not in screen.pending
+    clone = SurrogateScreen.from_state(json.loads(json.dumps(screen.get_state())))
+    assert np.allclose(clone(cands[:20]), screen(cands[:20]), atol=1e-6)
+
+
+def test_screen_rejects_unknown_settings():
+    with pytest.raises(ValueError, match="model"):
+        SurrogateScreen(2, model="forest")
+    with pytest.raises(ValueError, match="acquisition"):
+        SurrogateScreen(2, acquisition="pi")
+    with pytest.raises(ValueError, match="coordinates"):
+        SurrogateScreen(2).observe([0.1], 1.0)
+
+
+def test_screen_refresh_conditions_now_so_scoring_does_not_fit(monkeypatch):
+    screen = SurrogateScreen(2, seed=0, gp_options={"max_iter": 5})
+    assert screen.gp.max_iter == 5 and MixedGP.from_state(screen.gp.get_state()).max_iter == 5
+    rng = np.random.default_rng(0)
+    for x in rng.random((12, 2)):
+        screen.observe(x, float(((x - 0.5) ** 2).sum()))
+    screen.refresh(optimize_hyperparameters=True)
+    theta = screen.gp.theta.copy()
+    screen.observe([0.5, 0.5], 0.0)
+    screen.refresh(optimize_hyperparameters=False)
+    assert np.array_equal(screen.gp.theta, theta)  # the new point only updated the posterior
+    calls = []
+    monkeypatch.setattr(MixedGP, "fit", lambda *a, **k: calls.append(1))
+    screen.add_pending("t", [0.2, 0.2])
+    screen(rng.random((5, 2)))
+    assert calls == []  # refreshed: scoring only adds the pending trial
+    with pytest.raises(ValueError, match="max_iter must be an int >= 1"):
+        MixedGP(2, max_iter=0)
