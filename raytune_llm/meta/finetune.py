@@ -17,13 +17,12 @@ never its own.
 from __future__ import annotations
 
 import json
-import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
+from raytune_llm._checks import finite_or_none
+from raytune_llm._io import atomic_write
 from raytune_llm.meta.recommend import RecommendationError, _records, gather_evidence, infer_model, open_store
 from raytune_llm.proposals.metallmix import answer_for, describe_runs, recommend_messages
 from raytune_llm.space import SearchSpace
@@ -67,7 +66,7 @@ def finetune_examples(
     for row in _records(store.datasets(task=task)):
         name = row["name"]
         runs = [r for r in _records(store.experiments(dataset=name, model=model))
-                if r.get("metric") == learner.metric and _finite(r.get("value"))]
+                if r.get("metric") == learner.metric and finite_or_none(r.get("value")) is not None]
         if not runs:
             skipped.append(f"{name}: no {learner.metric} results of {model!r}")
             continue
@@ -91,13 +90,6 @@ def finetune_examples(
     return examples, skipped
 
 
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _explanation(evidence: Any, n_runs: int) -> str:
     parts = [f"Best of {n_runs} measured run(s) on a data set like this one."]
     similar = describe_runs(evidence.similar, evidence.metric)
@@ -108,23 +100,40 @@ def _explanation(evidence: Any, n_runs: int) -> str:
     return " ".join(parts)
 
 
+def store_examples(meta: Any = None, *, tasks: Iterable[str] | None = None, per_dataset: int = 1,
+                   seed: int = 0) -> tuple[list[dict[str, Any]], list[str]]:
+    """:func:`finetune_examples` for every packaged task (``"cnn"``, ``"lstm"``) with experiments in ``meta``.
+
+    The space of each task is its packaged trainable's (``trainables.configs``).
+
+    Returns:
+        ``(examples, skipped)`` as :func:`finetune_examples`, over all the tasks.
+    """
+    from raytune_llm.tuning import META_TASKS
+    from trainables.configs import cnn_space, lstm_space
+
+    store = open_store(meta)
+    examples: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for name in (META_TASKS if tasks is None else tasks):
+        if name not in META_TASKS:
+            raise ValueError(f"unknown task {name!r}; use one of {sorted(META_TASKS)}")
+        meta_task, model, _ = META_TASKS[name]
+        if not len(store.experiments(task=meta_task, model=model)):
+            skipped.append(f"{meta_task}: no experiments of {model}")
+            continue
+        got, left = finetune_examples(store, space=cnn_space("textures") if name == "cnn" else lstm_space(),
+                                      task=meta_task, model=model, per_dataset=per_dataset, seed=seed)
+        examples += got
+        skipped += left
+    return examples, skipped
+
+
 def write_jsonl(examples: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> int:
     """Write one JSON object per line, atomically (temp file + ``os.replace``); return the count."""
-    out = Path(path).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".raytune_llm-", suffix=".jsonl.tmp")
-    n = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for example in examples:
-                f.write(json.dumps(example, ensure_ascii=False) + "\n")
-                n += 1
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return n
+    lines = [json.dumps(example, ensure_ascii=False) + "\n" for example in examples]
+    atomic_write(path, "".join(lines))
+    return len(lines)
 
 
 def export_finetune(meta: Any, path: str | os.PathLike[str], *, space: Mapping[str, Any] | SearchSpace, task: str,
@@ -142,4 +151,4 @@ def export_finetune(meta: Any, path: str | os.PathLike[str], *, space: Mapping[s
     return write_jsonl(examples, path)
 
 
-__all__ = ["export_finetune", "finetune_examples", "write_jsonl"]
+__all__ = ["export_finetune", "finetune_examples", "store_examples", "write_jsonl"]
