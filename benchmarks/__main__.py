@@ -29,7 +29,11 @@ Parts (each delegates to its module, whose own options can follow and override t
   training is kept in ``<stem>-runs.jsonl`` and reused on a rerun).
 * ``llm-rank-probe``: can the model pick the best of 8 untried candidates, against chance and the
   kernel surrogate (:mod:`benchmarks.llm_rank_probe`); ``--quick`` uses a scripted test double.
+* ``load``: 1,000 trials, 32 in flight, against an LLM server that cycles its faults, in process and
+  through Ray Tune: trials lost, exceptions, ``suggest()`` latency, memory (:mod:`benchmarks.load`).
 * ``all``: every part above, in that order (extra options are not allowed).
+* ``report``: not a benchmark: regenerates ``docs/results.md`` from the result files
+  (:mod:`benchmarks.report`; ``report --check`` only says whether the page is stale).
 
 Results go to ``DIR/<part>-<date>.{md,json,png}`` (default DIR ``benchmarks/results``), each with
 the date, machine, versions and the exact command. ``--quick`` runs a tiny budget of each part
@@ -57,7 +61,9 @@ from pathlib import Path
 PEER_NAMES = "optuna,hyperopt,nevergrad-pso,nevergrad-cma,random"
 # llm-pso-gated-reset is LLMPSOSearcher's defaults (benchmarks.searchers pins every name's options)
 OWN_NAMES = "llm-pso-gated-reset,pso,llm,sobol"
-PARTS = ("functions", "tasks", "overhead", "utilisation", "llm-cost", "metallmix-loo", "llm-rank-probe")
+PARTS = ("functions", "tasks", "overhead", "utilisation", "llm-cost", "metallmix-loo", "llm-rank-probe", "load")
+#: commands that are not benchmarks: name -> module whose ``main(argv)`` gets the rest of the command line
+TOOLS = {"report": "benchmarks.report", "gpu-check": "benchmarks.gpu_check"}
 
 
 def _functions(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
@@ -114,6 +120,12 @@ def _llm_rank_probe(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
     return [("benchmarks.llm_rank_probe", ["--probes", "15", "--llm", "embedded", "--out", stem])]
 
 
+def _load(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
+    if quick:
+        return [("benchmarks.load", ["--trials", "60", "--concurrency", "8", "--tune-trials", "16", "--out", stem])]
+    return [("benchmarks.load", ["--trials", "1000", "--concurrency", "32", "--tune-trials", "200", "--out", stem])]
+
+
 #: part -> ``(output stem, quick) -> [(module, argv), ...]``
 COMMANDS: dict[str, Callable[[str, bool], list[tuple[str, list[str]]]]] = {
     "functions": _functions,
@@ -123,6 +135,7 @@ COMMANDS: dict[str, Callable[[str, bool], list[tuple[str, list[str]]]]] = {
     "llm-cost": _llm_cost,
     "metallmix-loo": _metallmix_loo,
     "llm-rank-probe": _llm_rank_probe,
+    "load": _load,
 }
 
 
@@ -132,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks",
         description="Run raytune-llm's benchmarks; options after PART that are not listed here go to the part's "
                     "own command (e.g. --seeds 3 for functions).")
-    parser.add_argument("part", choices=[*PARTS, "all"], help="which benchmark")
+    parser.add_argument("part", choices=[*PARTS, "all", *TOOLS],
+                        help="which benchmark (or a tool: 'report' regenerates docs/results.md)")
     parser.add_argument("--quick", action="store_true", help="a tiny budget (what the test suite runs)")
     parser.add_argument("--out", default="benchmarks/results", help="output directory (default benchmarks/results)")
     parser.add_argument("--date", default=dt.datetime.now(dt.timezone.utc).date().isoformat(),
@@ -153,8 +167,11 @@ def plan(part: str, *, quick: bool, out: str | Path, date: str,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code (the first non-zero one of the parts)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in TOOLS:
+        return importlib.import_module(TOOLS[argv[0]]).main(argv[1:])
     parser = build_parser()
-    args, extra = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    args, extra = parser.parse_known_args(argv)
     if extra and args.part == "all":
         parser.error(f"options for a part's own command need a single part, not 'all': {' '.join(extra)}")
     for module, part_argv in plan(args.part, quick=args.quick, out=args.out, date=args.date, extra=extra):

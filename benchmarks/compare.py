@@ -15,8 +15,9 @@ only the cells where every compared searcher ran, so that the rows cover the sam
 compares at a smaller budget, read from the result files' traces: the best value after the first ``N``
 evaluations (``best_trace[N - 1]``), or, with ``--metric evals``, the target reached within ``N``.
 
-Reads the ``.json`` (or ``.json.gz``) files the harness writes; several files are merged, and a
-run found in two files with different results is an error rather than a silent choice.
+Reads the ``.json`` (or ``.json.gz``) files the harness writes (a plain name also finds its gzipped
+file, :func:`benchmarks.resultfiles.resolve`); several files are merged, and a run found in two files
+with different results is an error rather than a silent choice.
 
 Example::
 
@@ -26,8 +27,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import math
 import statistics
 import sys
@@ -36,6 +35,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from benchmarks.resultfiles import read_json
 
 Cell = tuple[str, int, int]  # function, dim, concurrency
 GROUPS = ("function", "dim", "concurrency")
@@ -67,9 +68,7 @@ def load_runs(paths: Iterable[str | Path]) -> dict[Cell, dict[str, dict[int, dic
     origin: dict[tuple[Cell, str, int], str] = {}
     settings: dict[Cell, tuple[tuple[Any, Any], str]] = {}  # the budget and durations every run of a cell shares
     for path in map(Path, paths):
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = read_json(path)
         if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
             raise ValueError(f"{path} is not a harness result (a JSON object with a 'runs' list)")
         for run in data["runs"]:

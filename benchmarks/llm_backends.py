@@ -27,6 +27,7 @@ from ray import tune
 from benchmarks.harness import environment_info
 from raytune_llm.llm import LLMRequest, LLMWorker, get_backend
 from raytune_llm.llm.testing import ScriptedBackend
+from raytune_llm.proposals.render import space_schema
 from raytune_llm.proposals.swarm import ParticleView, Trial, swarm_messages
 from raytune_llm.space import SearchSpace
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     backend = get_backend("embedded")
     messages = swarm_prompt()
-    schema = SPACE.json_schema(4)
+    schema = space_schema(SPACE, 4)
     backend.complete_json(messages, schema, max_tokens=700, seed=999)  # load + warm up, not timed
     latencies, tokens, prompt_tokens = [], [], 0
     for seed in range(args.repeats):

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gzip
-import json
 import logging
 import re
 import shlex
@@ -36,6 +34,7 @@ import numpy as np
 
 from benchmarks.functions import FUNCTIONS
 from benchmarks.harness import RunResult, _quantiles, run_searcher, write_results
+from benchmarks.resultfiles import read_json
 from benchmarks.searchers import llm_history, llm_pso
 from raytune_llm.llm.testing import ScriptedBackend
 from raytune_llm.space import SearchSpace
@@ -58,10 +57,11 @@ class ChatTokenCounter:
     """
 
     def __init__(self) -> None:
-        import llama_cpp
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
+        from raytune_llm._imports import require
         from raytune_llm.llm.llama_cpp import embedded_model_path
+
+        llama_cpp = require("llama_cpp", extra="local", feature="counting prompt tokens with the embedded model")
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.model_file = embedded_model_path().name
         self._llama = llama_cpp.Llama(model_path=str(embedded_model_path()), vocab_only=True, verbose=False)
@@ -144,9 +144,7 @@ def _sizes(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_runs(path: Path) -> tuple[list[dict[str, Any]], str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        data = json.load(f)
+    data = read_json(path)
     if not isinstance(data, dict):
         return [], ""
     return data.get("runs", []), data.get("command", "")
@@ -222,8 +220,9 @@ def to_markdown(growth: Sequence[dict[str, Any]], usage: Sequence[dict[str, Any]
 
 def plot(prompts: Sequence[dict[str, Any]], path: Path) -> Path:
     """Prompt tokens of every request against the trials completed when it was sent."""
-    import matplotlib
+    from raytune_llm._imports import require
 
+    matplotlib = require("matplotlib", extra="bench", feature="the LLM cost plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

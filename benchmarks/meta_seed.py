@@ -4,7 +4,7 @@ Every run is a real training of ``trainables.cnn.fit_cnn`` (image classification
 ``val_accuracy``, maximised) or of the LSTM of ``trainables.lstm`` (NO2 forecasting, metric
 ``val_rmse`` in µg/m³, minimised), called directly (no Ray) with configurations drawn from the
 trainables' own Tune spaces (``cnn_space``/``lstm_space``) by scrambled Sobol points
-(``raytune_llm.history.SpaceFiller`` mapped through ``SearchSpace.from_unit``). The value stored is
+(``raytune_llm.proposal_queue.SpaceFiller`` mapped through ``SearchSpace.from_unit``). The value stored is
 the metric after the last epoch; ``train_time_s`` is the wall time of the whole fit (data loading
 from the per-process cache included, on a shared 2-core CPU machine unless the sidecar says
 otherwise).
@@ -107,7 +107,7 @@ def run_one(name: str, entry: dict[str, Any], config: dict[str, Any]) -> tuple[f
 
 def sobol_configs(space: dict[str, Any], n: int, seed: int) -> list[dict[str, Any]]:
     """``n`` configurations of a Tune space at scrambled Sobol points (constants included)."""
-    from raytune_llm.history import SpaceFiller
+    from raytune_llm.proposal_queue import SpaceFiller
     from raytune_llm.space import SearchSpace
 
     parsed = SearchSpace.from_tune(space)
@@ -169,19 +169,17 @@ def _versions() -> dict[str, str]:
 
 
 def phase_build(runs_path: Path, out_dir: Path, argv: list[str]) -> Path:
-    """Write ``out_dir/seed.sqlite`` (via a temporary file, then ``os.replace``) and ``seed.json``."""
+    """Write ``out_dir/seed.sqlite`` and ``seed.json``, each whole or not at all."""
+    from raytune_llm._io import atomic_path, atomic_write
     from raytune_llm.meta.features import SEED_DATASETS, dataset_meta_features
     from raytune_llm.meta.store import MetaStore
 
     rows = [json.loads(line) for line in runs_path.read_text().splitlines() if line.strip()]
     ok = [r for r in rows if r["value"] is not None]
     failed = [r for r in rows if r["value"] is None]
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "seed.sqlite"
-    tmp = out_dir / "seed.sqlite.tmp"
-    tmp.unlink(missing_ok=True)
     summary: dict[str, dict[str, Any]] = {}
-    with MetaStore(tmp) as store:
+    with atomic_path(target, suffix=".sqlite") as tmp, MetaStore(tmp) as store:
         for name in sorted({r["dataset"] for r in ok}):
             store.add_dataset(name, SEED_DATASETS[name]["task"], dataset_meta_features(name))
         store.add_experiments(
@@ -195,7 +193,6 @@ def phase_build(runs_path: Path, out_dir: Path, argv: list[str]) -> Path:
                              "worst": float(group["value"].min() if group["mode"].iloc[0] == "max"
                                             else group["value"].max()),
                              "train_time_s_total": round(float(group["train_time_s"].sum()), 1)}
-    os.replace(tmp, target)
     times = [r["train_time_s"] for r in ok]
     sidecar = {
         "command": "python -m benchmarks.meta_seed " + " ".join(argv),
@@ -213,7 +210,7 @@ def phase_build(runs_path: Path, out_dir: Path, argv: list[str]) -> Path:
         "datasets": summary,
         "settings": {name: {k: v for k, v in spec.items()} for name, spec in SEED_DATASETS.items()},
     }
-    (out_dir / "seed.json").write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    atomic_write(out_dir / "seed.json", json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
     return target
 
 

@@ -423,8 +423,9 @@ def versions() -> dict[str, str]:
 
 def plot(results: list[dict[str, Any]], path: Path) -> Path:
     """Best-so-far of the random search against its cumulative time, with the recommendations as points."""
-    import matplotlib
+    from raytune_llm._imports import require
 
+    matplotlib = require("matplotlib", extra="bench", feature="the MetaLLMiX benchmark plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -498,7 +499,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    import pytorch_lightning  # noqa: F401 - sets its loggers' levels on import: import first, then quieten
+    from raytune_llm._imports import require
+
+    # Lightning sets its loggers' levels on import: import first, then quieten
+    require("pytorch_lightning", extra="train", feature="the MetaLLMiX benchmark")
 
     for noisy in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(noisy).setLevel(logging.ERROR)

@@ -117,15 +117,13 @@ def meta_store_without(dataset: str, workdir: str | Path) -> str:
     place, so a killed run never leaves half a store to be reused).
     """
     from benchmarks.metallmix_bench import loo_store
+    from raytune_llm._io import atomic_path
     from raytune_llm.meta import MetaStore
 
     path = Path(workdir) / f"meta-without-{dataset}.sqlite"
     if not path.exists():
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.unlink(missing_ok=True)
-        with MetaStore.seed() as seed_store:
+        with atomic_path(path, suffix=".sqlite") as tmp, MetaStore.seed() as seed_store:
             loo_store(seed_store, dataset, tmp).close()
-        os.replace(tmp, path)
     return str(path)
 
 

@@ -191,8 +191,9 @@ def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
 
 def plot(results: Sequence[RunResult], path: str | Path) -> Path:
     """Busy fraction per searcher (box plots) and median best-so-far against simulated time."""
-    import matplotlib
+    from raytune_llm._imports import require
 
+    matplotlib = require("matplotlib", extra="bench", feature="the utilisation plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -61,7 +61,7 @@ def test_plan_lists_every_part_with_dated_stems() -> None:
     commands = entry.plan("all", quick=False, out="res", date=DATE)
     assert [m for m, _ in commands] == ["benchmarks.harness", "benchmarks.tasks", "benchmarks.tasks",
                                         "benchmarks.overhead", "benchmarks.utilisation", "benchmarks.llm_cost",
-                                        "benchmarks.metallmix_bench", "benchmarks.llm_rank_probe"]
+                                        "benchmarks.metallmix_bench", "benchmarks.llm_rank_probe", "benchmarks.load"]
     stems = ["functions", "tasks-cnn", "tasks-lstm", *entry.PARTS[2:]]
     for (_, argv), stem in zip(commands, stems, strict=True):
         assert argv[argv.index("--out") + 1] == str(Path("res") / f"{stem}-{DATE}")

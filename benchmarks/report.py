@@ -1,0 +1,482 @@
+"""The results page, generated: ``python -m benchmarks report`` writes ``docs/results.md``.
+
+One page of the current results, built from the files in ``benchmarks/results`` alone and never
+edited by hand: the same files give the same page, byte for byte (a test regenerates it and
+compares, so a page that lags behind its files fails). Where several files answer one question
+the newest supersedes the older ones (per run, by the date the file was written, for the
+function grids; per file, by the date in its name, for the other benchmarks). Each table says
+which files it came from, the code that produced them (the git commit in the run log's header,
+when the run kept one), the machine, the date and the command.
+
+The grids are compared with :mod:`benchmarks.compare` (per-cell medians at the final budget,
+seeds better than the base, exact two-sided sign test); the other benchmarks' tables are the
+ones each benchmark wrote into its own ``.md`` summary.
+
+Example::
+
+    python -m benchmarks report                 # rewrite docs/results.md
+    python -m benchmarks report --check         # exit 1 if docs/results.md is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import re
+import statistics
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import compare
+from benchmarks.resultfiles import open_text, read_json, resolve
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_RESULTS = REPO / "benchmarks" / "results"
+DEFAULT_OUT = REPO / "docs" / "results.md"
+COMMAND = "python -m benchmarks report"
+
+#: what each searcher name of the result files runs (benchmarks/searchers.py and benchmarks/harness.py pin them)
+SEARCHERS: dict[str, str] = {
+    "llm-pso-gated-reset": "LLMPSOSearcher with its defaults since 2026-11-26: embedded model, `surrogate_gate=True`, "
+                           "`reset_injected_velocity=True`, `replace_fraction=0.25`, LLM answers waited for",
+    "llm-pso": "LLMPSOSearcher as configured before 2026-11-26 (pre-2026-11-26 configuration): embedded model, "
+               "no surrogate gate, no velocity reset, LLM answers waited for",
+    "pso-random-configs-gated-reset": "the control of `llm-pso-gated-reset`: the same pipeline fed uniformly random "
+                                      "configurations in the model's place",
+    "pso-random-configs": "the control of `llm-pso`: the same pipeline fed uniformly random configurations",
+    "pso": "LLMPSOSearcher(llm=None, surrogate=None): plain asynchronous PSO",
+    "pso-gp": "LLMPSOSearcher(llm=None) with its default `surrogate=\"gp\"`: the GP-screened asynchronous swarm "
+              "(pending-trial fantasies, model-based and perturbation proposers, trust region)",
+    "llm": "LLMSearcher: embedded model, `batch_size=4`, `queue_target=0`, LLM answers waited for",
+    "sobol": "LLMSearcher(llm=None): its Sobol space-filling fallback alone",
+    "metallmix": "MetaLLMiXSearcher with the embedded model, from the seed meta-dataset without the task's data set",
+    "metallmix-meta": "MetaLLMiXSearcher's meta-learner alone (no LLM), same meta-dataset",
+    "optuna": "Optuna TPE (`TPESampler(seed=...)`) through Ray Tune's OptunaSearch",
+    "hyperopt": "HyperOpt TPE through Ray Tune's HyperOptSearch",
+    "nevergrad-pso": "Nevergrad PSO through Ray Tune's NevergradSearch",
+    "nevergrad-cma": "Nevergrad CMA through Ray Tune's NevergradSearch",
+    "random": "uniform random search",
+    "optuna-gp": "Optuna's `GPSampler(seed=...)` (Gaussian process, log-EI) through Ray Tune's OptunaSearch",
+    "optuna-cmaes": "Optuna's `CmaEsSampler(seed=...)` through Ray Tune's OptunaSearch (categorical parameters "
+                    "sampled independently)",
+    "hebo": "HEBO through Ray Tune's HEBOSearch",
+}
+
+PEERS = ("optuna", "hyperopt", "nevergrad-pso", "nevergrad-cma", "random")
+#: issue 32's peers (benchmarks.harness.GRID32_SEARCHERS without the base, pso)
+GRID32_PEERS = ("optuna", "optuna-gp", "optuna-cmaes", "hyperopt", "nevergrad-pso", "nevergrad-cma", "hebo", "random")
+_DATE_IN_NAME = re.compile(r"-(\d{4}-\d{2}-\d{2})$")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A function-grid section: harness files by name prefix, compared against ``base``."""
+
+    title: str
+    prefixes: tuple[str, ...]
+    budget: int
+    base: str
+    searchers: tuple[str, ...]
+    control: tuple[str, str] | None  # (searcher, its control): one more paired row
+    command: str
+    intro: str
+
+
+GRIDS = (
+    Grid("Function grid: LLM-PSO, plain PSO and peers", ("llm-pso-gated-reset-", "classical-grid-shifted-"), 100,
+         "pso", ("pso-gp", "llm-pso-gated-reset", "pso-random-configs-gated-reset", *PEERS),
+         ("llm-pso-gated-reset", "pso-random-configs-gated-reset"), "python -m benchmarks functions",
+         "Shifted test functions (optimum moved off the centre of the box), simulated clock, 100 evaluations, "
+         "seeds 0-9; every searcher of a seed starts from the same points."),
+    Grid("LLM-PSO at 30 evaluations (seeds 10-19)", ("llm-pso-gated-reset-budget30-",), 30,
+         "pso", ("llm-pso-gated-reset", "pso-random-configs-gated-reset"),
+         ("llm-pso-gated-reset", "pso-random-configs-gated-reset"), "python -m benchmarks functions",
+         "The small-budget regime where a model's prior could matter most: 30 evaluations, fresh seeds 10-19."),
+    Grid("LLMSearcher grid", ("llm-searcher-",), 30, "random", ("llm", "sobol", "optuna"), None,
+         "python -m benchmarks functions",
+         "LLMSearcher (the model proposes every trial from the history) against random search, its own Sobol "
+         "fallback and Optuna: shifted functions, 30 evaluations, seeds 0-9."),
+    Grid("Wider function grid: more families, shifted and rotated", ("grid32-functions-",), 100, "pso",
+         ("pso-gp", *GRID32_PEERS), None, "python -m benchmarks.harness --preset grid32",
+         "Plain asynchronous PSO against the peers on the added function families (Schwefel, "
+         "Zakharov, ill-conditioned ellipsoid, bent cigar, Michalewicz, step), each shifted and rotated about its "
+         "optimum; value = regret (every optimum is 0); simulated clock, 100 evaluations, seeds 0-9. The subset "
+         "of the `grid32` preset that fits a 2-core CPU dev machine: 5-D and 10-D, 4 trials in flight."),
+    Grid("Categorical table: NAS-Bench-Graph", ("grid32-nasbench-",), 50, "pso",
+         ("pso-gp", *GRID32_PEERS), None, "python -m benchmarks.harness --preset grid32-table",
+         "Plain asynchronous PSO against the peers on a categorical tabular benchmark: NAS-Bench-Graph's Cora, "
+         "CiteSeer and PubMed tables (26,206 graph-network architectures, five categorical parameters; "
+         "benchmarks/tabular.py); value = regret in validation-accuracy points against the table's best; "
+         "50 evaluations, 1, 4 and 8 in flight, seeds 0-9."),
+)
+
+#: the other benchmarks: (section title, name prefix of its files, what to run)
+SINGLE = (
+    ("Ray Tune task: CNN", "tasks-cnn-", "python -m benchmarks tasks"),
+    ("Ray Tune task: LSTM", "tasks-lstm-", "python -m benchmarks tasks"),
+    ("MetaLLMiX, leave one data set out", "metallmix-loo-", "python -m benchmarks metallmix-loo"),
+    ("Searcher overhead and suggest() latency", "overhead-", "python -m benchmarks overhead"),
+    ("LLM backends: embedded model latency and worker overhead", "llm-backends-", "python -m benchmarks.llm_backends"),
+    ("LLM cost: prompt size and tokens per trial", "llm-cost-", "python -m benchmarks llm-cost"),
+    ("Rank probe: can the model pick the best candidate?", "llm-rank-probe-", "python -m benchmarks llm-rank-probe"),
+    ("Cluster utilisation: asynchronous against generation-synchronous PSO", "utilisation-",
+     "python -m benchmarks utilisation"),
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_json(path: str, mtime_ns: int, size: int) -> Any:
+    return read_json(path)
+
+
+def load(path: Path) -> Any:
+    """A result file's JSON (read once per version of the file: the page reads each several times)."""
+    path = resolve(path)
+    stat = path.stat()
+    return _cached_json(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def stem_of(name: str) -> str:
+    """``x.json`` or ``x.json.gz`` -> ``x``."""
+    return name.removesuffix(".gz").removesuffix(".json")
+
+
+def result_files(results: Path) -> list[str]:
+    """The JSON result files of ``results`` (plain or gzipped, ``-quick`` runs left out), sorted by name."""
+    names = {p.name for p in results.iterdir() if p.is_file() and p.name.endswith((".json", ".json.gz"))}
+    # a rerun writes X.json beside a committed X.json.gz: the plain file is the newer one (resolve() reads it)
+    names = {n for n in names if not (n.endswith(".gz") and n.removesuffix(".gz") in names)}
+    return sorted(n for n in names if not stem_of(n).endswith("-quick"))
+
+
+def run_log_version(results: Path, stem: str) -> dict[str, Any] | None:
+    """The ``version`` (commit, modified, packages) in the header of ``<stem>-runs.jsonl[.gz]``, if any."""
+    path = resolve(results / f"{stem}-runs.jsonl")
+    if not path.exists():
+        return None
+    with open_text(path) as fh:
+        first = fh.readline()
+    try:
+        head = json.loads(first)
+    except ValueError:
+        return None
+    version = head.get("version") if isinstance(head, dict) else None
+    return version if isinstance(version, dict) else None
+
+
+def _date(data: dict[str, Any]) -> str:
+    return str(data.get("date") or (data.get("environment") or {}).get("date") or "")
+
+
+def _machine(data: dict[str, Any]) -> str:
+    m = data.get("machine") or (data.get("environment") or {}).get("machine") or {}
+    if not m:
+        return "not recorded"
+    return f"{m.get('platform', '?')}, {m.get('cpu_count', '?')} CPUs"
+
+
+def _code(data: dict[str, Any], version: dict[str, Any] | None) -> str:
+    packages = data.get("packages") or (data.get("environment") or {}).get("packages") or {}
+    release = f"raytune-llm {packages.get('raytune-llm', '?')}"
+    if version and version.get("commit"):
+        dirty = " + local changes" if version.get("dirty") else ""
+        return f"`{str(version['commit'])[:10]}`{dirty} ({release})"
+    return f"{release}, commit not recorded"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def provenance(results: Path, names: Sequence[str]) -> str:
+    """A table of where the numbers came from: file, date written, code, machine, command."""
+    lines = ["| file | written (UTC) | code | machine | command |", "|---|---|---|---|---|"]
+    for name in sorted(names, key=lambda n: (_date(load(results / n)), n)):
+        data = load(results / name)
+        version = run_log_version(results, stem_of(name))
+        lines.append(f"| `{name}` | {_date(data)[:16].replace('T', ' ')} | {_code(data, version)} | "
+                     f"{_cell(_machine(data))} | `{_cell(str(data.get('command') or 'not recorded'))}` |")
+    return "\n".join(lines)
+
+
+def legend(names: Sequence[str]) -> str:
+    """One line per searcher name: what it runs."""
+    return "\n".join(f"- `{n}`: {SEARCHERS.get(n, 'see benchmarks/searchers.py')}" for n in names)
+
+
+def _budgets(results: Path, name: str) -> set[Any]:
+    return {run.get("budget") for run in load(results / name).get("runs", [])}
+
+
+def merge_newest(results: Path, names: Sequence[str]) -> dict[compare.Cell, dict[str, dict[int, dict[str, Any]]]]:
+    """The runs of harness files by cell, searcher and seed; a run found in several files is taken from
+    the one written last (a newer file supersedes an older one)."""
+    merged: dict[compare.Cell, dict[str, dict[int, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    for name in sorted(names, key=lambda n: (_date(load(results / n)), n)):
+        for cell, by_searcher in compare.load_runs([results / name]).items():
+            for searcher, seeds in by_searcher.items():
+                merged[cell][searcher].update(seeds)
+    return merged
+
+
+def grid_files(results: Path, grid: Grid, files: Sequence[str]) -> list[str]:
+    """The harness files of ``grid``: its name prefixes (not a longer grid's), its budget."""
+    return [n for n in files if n.startswith(grid.prefixes) and not n.startswith(_longer_prefixes(grid))
+            and _budgets(results, n) == {grid.budget}]
+
+
+def grid_section(results: Path, grid: Grid, files: Sequence[str]) -> tuple[str, list[str]]:
+    """The Markdown of one grid section and the files it used."""
+    names = grid_files(results, grid, files)
+    out = [f"## {grid.title}", "", grid.intro, ""]
+    if not names:
+        return "\n".join([*out, f"No result files yet: run `{grid.command}`.", ""]), []
+    runs = merge_newest(results, names)
+    present = sorted({s for by in runs.values() for s in by})
+    searchers = [s for s in grid.searchers if s in present and s != grid.base]
+    used = [n for n in names if {r["searcher"] for r in load(results / n)["runs"]} & {grid.base, *searchers}]
+    out += [f"Searchers (base: `{grid.base}`):", "", legend([grid.base, *searchers]), ""]
+    if not searchers or grid.base not in present:
+        out += [f"The files hold no runs of `{grid.base}` and another searcher to pair.", ""]
+    else:
+        rows = compare.compare(runs, grid.base, searchers=searchers)
+        out += [f"Paired by cell and seed at the final budget ({grid.budget} evaluations); *p* is the exact "
+                "two-sided sign test over seeds, ties left out; lower values are better.", "",
+                compare.comparison_table(rows, grid.base, None), ""]
+        if grid.control and all(s in present for s in grid.control):
+            mine, control = grid.control
+            out += [f"`{mine}` against its control `{control}`:", "",
+                    compare.comparison_table(compare.compare(runs, control, searchers=[mine]), control, None), ""]
+        out += ["Per cell: median best value at the final budget over the seeds and, in brackets, on how many "
+                f"seeds the searcher ended better than `{grid.base}`.", "",
+                compare.cell_table(runs, grid.base, searchers=[grid.base, *searchers]), ""]
+    out += ["Files (a run found in several files is taken from the newest):", "", provenance(results, used), ""]
+    return "\n".join(out), used
+
+
+def _longer_prefixes(grid: Grid) -> tuple[str, ...]:
+    """Prefixes of other grids that extend one of ``grid``'s (``llm-pso-gated-reset-budget30-``): not this grid's."""
+    return tuple(p for g in GRIDS if g is not grid for p in g.prefixes
+                 if any(p.startswith(q) and p != q for q in grid.prefixes))
+
+
+#: issue 32's goals are measured for this searcher, on these grids (by a name prefix of theirs)
+GOALS_SEARCHER = "pso-gp"
+GOALS_FUNCTION_GRIDS = {"grid32-functions-": "the added families", "classical-grid-shifted-": "classical functions"}
+GOALS_TABLE_GRID = "grid32-nasbench-"
+
+
+def _grid_by_prefix(prefix: str) -> Grid:
+    return next(g for g in GRIDS if prefix in g.prefixes)
+
+
+def _medians(by_searcher: dict[str, dict[int, dict[str, Any]]]) -> dict[str, float]:
+    """Each searcher's median value at the budget over its seeds in one cell."""
+    return {n: statistics.median(compare._value(r, "best") for r in seeds.values())
+            for n, seeds in by_searcher.items() if seeds}
+
+
+def evals_to_reach(seeds: dict[int, dict[str, Any]], target: float, budget: int) -> int:
+    """The first evaluation count after which the median over seeds of the best so far is at or below
+    ``target`` (read from the runs' traces); ``budget + 1`` where it never is."""
+    for n in range(1, budget + 1):
+        if statistics.median(compare._value(r, "best", n) for r in seeds.values()) <= target:
+            return n
+    return budget + 1
+
+
+def goals_section(results: Path, files: Sequence[str]) -> str:
+    """Issue 32's goals for ``GOALS_SEARCHER`` as measured: against the best peer, TPE and plain PSO."""
+    me, tpe, control = GOALS_SEARCHER, "optuna", "pso"
+    out = ["## The GP-screened swarm against its peers: goals, measured", "",
+           f"`{me}`: {SEARCHERS[me]}. Measured on the function grids at 100 evaluations (the two sections "
+           "below: the added families, shifted and rotated, and the shifted classical functions) and on the "
+           "NAS-Bench-Graph table at 50 evaluations; every comparison pairs runs by cell and seed. Plain PSO "
+           f"(`{control}`) is the control, not a peer. *p*: exact two-sided sign test over seeds, ties left out.", ""]
+    grids = [_grid_by_prefix(p) for p in GOALS_FUNCTION_GRIDS]
+    labels = list(GOALS_FUNCTION_GRIDS.values())
+    runs: dict[compare.Cell, dict[str, dict[int, dict[str, Any]]]] = {}
+    grid_of: dict[compare.Cell, int] = {}
+    for i, grid in enumerate(grids):
+        found = merge_newest(results, grid_files(results, grid, files))
+        runs.update(found)
+        grid_of.update(dict.fromkeys(found, i))
+    runs = {cell: s for cell, s in runs.items() if me in s}
+    table_grid = _grid_by_prefix(GOALS_TABLE_GRID)
+    table = {cell: s for cell, s in merge_newest(results, grid_files(results, table_grid, files)).items() if me in s}
+    if not runs and not table:
+        return "\n".join([*out, f"No runs of `{me}` yet: run `{grids[0].command} --searchers {me}`.", ""])
+    ran = [(label, [n for n in GRID32_PEERS if any(n in s for c, s in runs.items() if grid_of[c] == i)])
+           for i, label in enumerate(labels)]
+    out += ["Peers that ran: " + "; ".join(f"{label}: " + ", ".join(f"`{n}`" for n in names)
+                                          for label, names in ran if names) + ".", ""]
+    rows = ["| goal | measured | met |", "|---|---|---|"]
+    details = [f"| function | dim | conc | best peer: median | `{me}` median | `{control}` median | "
+               f"evaluations `{me}` needs to reach `{control}`'s median |", "|---|---:|---:|---|---:|---:|---:|"]
+    at_or_below, cells, reached, reductions = [0] * len(grids), [0] * len(grids), [], []
+    for cell in sorted(runs):
+        med = _medians(runs[cell])
+        peers = {n: m for n, m in med.items() if n in GRID32_PEERS}
+        best = min(peers, key=lambda n: (peers[n], n)) if peers else None
+        if best is not None:
+            cells[grid_of[cell]] += 1
+            at_or_below[grid_of[cell]] += med[me] <= peers[best]
+        evals = ""
+        if control in med:
+            budget = int(next(iter(runs[cell][me].values()))["budget"])
+            n = evals_to_reach(runs[cell][me], med[control], budget)
+            reached.append(n)
+            reductions.append(1.0 - n / budget)
+            evals = str(n) if n <= budget else f">{budget}"
+        details.append(f"| {cell[0]} | {cell[1]} | {cell[2]} | "
+                       + (f"`{best}`: {compare._fmt(peers[best])}" if best else "") + f" | {compare._fmt(med[me])} | "
+                       + (compare._fmt(med[control]) if control in med else "") + f" | {evals} |")
+    if sum(cells):
+        share = sum(at_or_below) / sum(cells)
+        split = "; ".join(f"{label} {k} of {n}" for label, k, n in zip(labels, at_or_below, cells) if n)
+        rows.append(f"| median regret at or below the best peer's in >= 70% of cells (function grids, 100 "
+                    f"evaluations) | {sum(at_or_below)} of {sum(cells)} cells ({share:.0%}; {split}) | "
+                    f"{'yes' if share >= 0.7 else 'no'} |")
+    vs_tpe = compare.compare(runs, tpe, searchers=[me]) if any(tpe in s for s in runs.values()) else []
+    for c in vs_tpe:
+        rows.append(f"| ahead of TPE (`{tpe}`) over the function grids, p < 0.01 | {c.wins} seeds better, {c.losses} "
+                    f"worse, {c.ties} tied over {c.cells} cells; p = {c.p:.2g} | "
+                    f"{'yes' if c.wins > c.losses and c.p < 0.01 else 'no'} |")
+    if reached:
+        median_n, median_cut = statistics.median(reached), statistics.median(reductions)
+        rows.append(f"| >= 40% fewer evaluations than plain PSO to reach PSO's final median (median over cells; "
+                    f"a cell never reached counts as budget + 1) | {median_n:g} evaluations of 100, median over "
+                    f"{len(reached)} cells: {median_cut:.0%} fewer | {'yes' if median_cut >= 0.4 else 'no'} |")
+    table_tpe = compare.compare(table, tpe, searchers=[me]) if any(tpe in s for s in table.values()) else []
+    for c in table_tpe:
+        paired = [cell for cell in table if tpe in table[cell]]
+        below = sum(_medians(table[cell])[me] <= _medians(table[cell])[tpe] for cell in paired)
+        rows.append(f"| at or below TPE on the categorical table (NAS-Bench-Graph, 50 evaluations; median regret "
+                    f"at or below TPE's in every cell) | at or below in {below} of {len(paired)} cells; {c.wins} "
+                    f"seeds better, {c.losses} worse, {c.ties} tied; p = {c.p:.2g} | "
+                    f"{'yes' if below == len(paired) else 'no'} |")
+    out += [*rows, ""]
+    if runs:
+        out += ["Per cell of the function grids: the best peer's median regret at 100 evaluations, "
+                f"`{me}`'s and `{control}`'s, and the first evaluation count after which `{me}`'s median (over seeds) "
+                f"best so far is at or below `{control}`'s final median.", "", *details, ""]
+    return "\n".join(out)
+
+
+def newest(files: Sequence[str], prefix: str, results: Path) -> str | None:
+    """The newest file of a benchmark, by the date in its name, then the date written."""
+    found = [n for n in files if n.startswith(prefix) and _DATE_IN_NAME.search(stem_of(n))
+             and stem_of(n)[len(prefix):] == _DATE_IN_NAME.search(stem_of(n)).group(1)]
+    if not found:
+        return None
+    return max(found, key=lambda n: (_DATE_IN_NAME.search(stem_of(n)).group(1), _date(load(results / n)), n))
+
+
+def summary_body(md: str) -> str:
+    """The body of a benchmark's own ``.md`` summary: its title and metadata lines dropped (the
+    provenance table says them), headings moved two levels down, runs of blank lines collapsed."""
+    lines = md.splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    skip = ("- Date (UTC):", "- Machine:", "- Python ", "- Command:", "Machine:")
+    kept: list[str] = []
+    for line in lines:
+        if line.startswith(skip):
+            continue
+        if line.startswith("#"):
+            line = "##" + line
+        if not line.strip() and (not kept or not kept[-1].strip()):
+            continue
+        kept.append(line.rstrip())
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return "\n".join(kept)
+
+
+def single_section(results: Path, title: str, prefix: str, command: str, files: Sequence[str]) -> tuple[str, list[str]]:
+    """The Markdown of one benchmark's section (its newest file) and the file it used."""
+    out = [f"## {title}", ""]
+    name = newest(files, prefix, results)
+    if name is None:
+        return "\n".join([*out, f"No result file yet: run `{command}`.", ""]), []
+    data = load(results / name)
+    names = sorted({str(r["searcher"]) for r in data.get("runs", []) if isinstance(r, dict) and "searcher" in r})
+    known = [n for n in names if n in SEARCHERS]
+    if known:
+        out += ["Searchers:", "", legend(known), ""]
+    if "llm-pso" in names:
+        out += ["This run used the pre-2026-11-26 LLM-PSO configuration (`llm-pso`); LLMPSOSearcher's current "
+                "defaults (`llm-pso-gated-reset`) have not been run on it.", ""]
+    md = resolve(results / f"{stem_of(name)}.md")
+    if md.exists():
+        out += [summary_body(md.read_text(encoding="utf-8")), ""]
+    out += ["File:", "", provenance(results, [name]), ""]
+    return "\n".join(out), [name]
+
+
+def render(results: str | Path) -> str:
+    """The results page for the files in ``results``."""
+    results = Path(results)
+    files = result_files(results)
+    sections: list[str] = [goals_section(results, files)]
+    used: set[str] = set()
+    for grid in GRIDS:
+        text, names = grid_section(results, grid, files)
+        sections.append(text)
+        used.update(names)
+    for title, prefix, command in SINGLE:
+        text, names = single_section(results, title, prefix, command, files)
+        sections.append(text)
+        used.update(names)
+    rest = [n for n in files if n not in used]
+    index = ["## Other result files", "",
+             "Earlier configurations, superseded runs, controls and ablations; each has its own `.md` summary "
+             "beside it and can be compared with `python -m benchmarks.compare FILE... --base pso --cells`.", ""]
+    index += [f"- `{n}`" for n in rest] if rest else ["None."]
+    head = [
+        "# Results",
+        "",
+        f"<!-- Generated by `{COMMAND}` from benchmarks/results: do not edit by hand; rerun the command. -->",
+        "",
+        f"Generated by `{COMMAND}` from the files in `benchmarks/results/` (file names below are in that folder); "
+        "do not edit this page by hand. Every *p* on this page is an exact two-sided sign test over paired seeds "
+        "(ties left out). How to run each benchmark: [benchmarks.md](benchmarks.md).",
+        "",
+    ]
+    return "\n".join([*head, *sections, *index]).rstrip() + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmarks report``: write (or, with ``--check``, compare) the results page."""
+    parser = argparse.ArgumentParser(prog=COMMAND, description="Regenerate docs/results.md from benchmarks/results.")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="folder of result files")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the page to write (default docs/results.md)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the page differs")
+    args = parser.parse_args(argv)
+    if not args.results.is_dir():
+        parser.error(f"--results {args.results} is not a folder; pass the folder of result files")
+    try:
+        page = render(args.results)
+    except (OSError, ValueError, KeyError) as exc:
+        parser.error(str(exc))
+    if args.check:
+        current = args.out.read_text(encoding="utf-8") if args.out.exists() else None
+        if current != page:
+            print(f"{args.out} is stale: run `{COMMAND}` and commit it", file=sys.stderr)
+            return 1
+        print(f"{args.out} is up to date")
+        return 0
+    from raytune_llm._io import atomic_write
+
+    atomic_write(args.out, page)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
