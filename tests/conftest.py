@@ -31,6 +31,16 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def meta_path(tmp_path_factory):
+    """The path of a small meta-dataset like :func:`store`'s, closed (for searchers that open it by path)."""
+    from support.metastores import build_store
+
+    path = tmp_path_factory.mktemp("meta") / "meta.sqlite"
+    build_store(path).close()
+    return str(path)
+
+
+@pytest.fixture(scope="module")
 def learner(store):
     """A meta-learner fitted on :func:`store`'s image-classification experiments."""
     from raytune_llm.meta import MetaLearner

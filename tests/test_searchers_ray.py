@@ -18,7 +18,7 @@ from conformance.suite import objective
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
-from support.metastores import build_store, features
+from support.metastores import features
 from support.ray_local import local_ray
 from support.tensorboard import tb_scalars
 
@@ -55,13 +55,6 @@ def quadratic(config):
 def ray_local():
     with local_ray():
         yield
-
-
-@pytest.fixture(scope="module")
-def meta_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("meta") / "meta.sqlite"
-    build_store(path).close()
-    return str(path)
 
 
 def test_tune_run_with_concurrency_limiter(tmp_path):

@@ -23,7 +23,7 @@ import pytest
 from conformance.suite import SPACE, objective
 from ray import cloudpickle, tune
 from support.fault_server import FaultServer
-from support.metastores import build_store, features
+from support.metastores import features
 
 from raytune_llm import LLMPSOSearcher, LLMSearcher, MetaLLMiXSearcher
 
@@ -99,13 +99,6 @@ def ray_local():
 
     with local_ray():
         yield
-
-
-@pytest.fixture(scope="module")
-def meta_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("meta") / "meta.sqlite"
-    build_store(path).close()
-    return str(path)
 
 
 @pytest.fixture

@@ -371,25 +371,9 @@ class MetaStore:
     # ---------------------------------------------------------------- ingestion
     def ingest_tune(self, path: str | Path, *, dataset: str, model: str, metric: str | None = None,
                     mode: str | None = None, source: str | None = None, scope: str = "last") -> int:
-        """Add every trial of a Ray Tune experiment directory as an experiment.
-
-        Reads the directory with ``ray.tune.ExperimentAnalysis`` (works for ``tune.run`` and
-        ``Tuner.fit`` results; see :func:`raytune_llm.meta.ingest.tune_records`). Each trial's
-        ``config`` becomes the experiment's configuration (non-JSON values such as classes are
-        stored as their ``str()``), ``time_total_s`` its ``train_time_s`` and the time of its last
-        result its ``date``. Trials that never reported the metric (errored early) are skipped
-        with a warning.
-
-        Args:
-            path: the experiment directory (e.g. ``~/ray_results/my_run``).
-            dataset: the data set the trials trained on (already added).
-            model: the model name to record.
-            metric: the metric; default: the one the run was configured with, when the directory
-                records it (``Tuner``), else an error asks for it.
-            mode: ``"min"``/``"max"``; default: as recorded by the run.
-            source: default ``"ray-tune:<path>"``.
-            scope: ``"last"`` (the trial's last reported value, as Tune's ``scope="last"``) or
-                ``"all"`` (its best value over all reports).
+        """Add every trial of a Ray Tune experiment directory as an experiment (the records of
+        :func:`raytune_llm.meta.ingest.tune_records`, whose docstring describes the arguments;
+        ``dataset`` must already be added).
 
         Returns:
             The number of experiments added (all or none).

@@ -25,47 +25,19 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ray.tune.search import Searcher
 
-from raytune_llm._checks import check_bool, check_int, check_seed
 from raytune_llm.errors import SearchSpaceError
-from raytune_llm.searchers._llm_link import DEFAULT_LLM, LLMLink
-from raytune_llm.searchers._parts import SearcherParts
+from raytune_llm.searchers._llm_link import DEFAULT_LLM
+from raytune_llm.searchers._parts import SearcherParts, check_metric_mode
 from raytune_llm.searchers._state import ConfigCodec, build_state, check_space, check_state
-from raytune_llm.searchers._trials import TrialLog, cost, metric_value
+from raytune_llm.searchers._trials import cost, metric_value
 from raytune_llm.space import SearchSpace, unflatten
-from raytune_llm.telemetry import Telemetry
 
 logger = logging.getLogger("raytune_llm.searchers")
-
-
-def check_metric_mode(metric: Any, mode: Any) -> None:
-    """Raise ``ValueError`` unless ``metric`` is a name or ``None`` and ``mode`` is min, max or ``None``."""
-    if mode not in (None, "min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-    if metric is not None and not isinstance(metric, str):
-        raise ValueError(f"metric must be the name of a reported metric (a str) or None, got {metric!r}")
-
-
-def check_points(points: Any) -> list[dict[str, Any]]:
-    """``points_to_evaluate`` as a list of dicts (checked against the space once it is known)."""
-    if points is None:
-        return []
-    if isinstance(points, Mapping):
-        raise ValueError("points_to_evaluate must be a list of configurations; for one configuration, wrap it "
-                         f"in a list: points_to_evaluate=[{{...}}], got the dict {points!r:.200}")
-    if isinstance(points, (str, bytes)) or not isinstance(points, Iterable):
-        raise ValueError(f"points_to_evaluate must be a list of configuration dicts, got {points!r:.200}")
-    points = list(points)
-    for i, point in enumerate(points):
-        if not isinstance(point, Mapping):
-            raise ValueError(f"points_to_evaluate[{i}] must be a configuration dict ({{name: value}}), "
-                             f"got {type(point).__name__}: {point!r:.200}")
-    return [dict(p) for p in points]
 
 
 def check_points_in_space(points: Sequence[Mapping[str, Any]], space: SearchSpace) -> None:
@@ -133,26 +105,11 @@ class LLMSearcherBase(SearcherParts, Searcher):
         log_dir: str | None = None,
         telemetry: bool = True,
     ) -> None:
-        check_metric_mode(metric, mode)
-        max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1, optional=True)
-        wait_for_llm = check_bool("wait_for_llm", wait_for_llm)
-        telemetry = check_bool("telemetry", telemetry)
-        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
-            raise ValueError(f"log_dir must be a folder path (a str) or None, got {log_dir!r:.200}")
-        seed = check_seed(seed)
-        self._llm = LLMLink(llm, llm_options=llm_options, timeout_s=llm_timeout_s, worker_options=worker_options,
-                            seed=seed)
+        self._init_parts(metric=metric, mode=mode, points_to_evaluate=points_to_evaluate, seed=seed, llm=llm,
+                         llm_options=llm_options, max_evaluations=max_evaluations, wait_for_llm=wait_for_llm,
+                         llm_timeout_s=llm_timeout_s, worker_options=worker_options, log_dir=log_dir,
+                         telemetry=telemetry)
         super().__init__(metric=metric, mode=mode)
-        self._seed = seed
-        self._points: list[dict[str, Any]] = check_points(points_to_evaluate)
-        self._max_concurrency: int | None = None
-        self._num_samples: int | None = None
-        self.max_evaluations = max_evaluations
-        self.wait_for_llm = wait_for_llm
-        self.telemetry = Telemetry(log_dir, enabled=telemetry)
-        self._trials = TrialLog(self.telemetry)
-        self.space: SearchSpace | None = None
-        self._pending_state: dict[str, Any] | None = None
         if space is not None:
             self._setup(space)
 

@@ -35,6 +35,7 @@ from raytune_llm.pso import AsyncPSO
 from raytune_llm.searchers.base import LLMSearcherBase
 from raytune_llm.surrogate.kernel import kernel_predict
 from raytune_llm.surrogate.kinds import kinds_from_space, snap
+from raytune_llm.surrogate.proposers import model_proposals, perturb_proposals
 
 
 #: values of ``surrogate``
@@ -334,39 +335,16 @@ class LLMPSOSearcher(LLMSearcherBase):
             self._answer = ([], self.slots)
 
     def _model_proposals(self, k: int) -> list[np.ndarray]:
-        """``k`` acquisition optima: the best-scoring of ``model_candidates`` points, half uniform
-        and half Gaussian perturbations of the best results (with the pending trials as fantasies)."""
+        """``k`` acquisition optima (:func:`raytune_llm.surrogate.proposers.model_proposals`)."""
         assert self.screen is not None and self.pso is not None
-        X, y = self.screen.history()
-        n = self._surrogate_options["model_candidates"]
-        dim = self.pso.dim
-        cands = self._rng.random((n - n // 2, dim))
-        if len(y):
-            top = X[np.argsort(y, kind="stable")[:5]]
-            centres = top[self._rng.integers(len(top), size=n // 2)]
-            sigma = np.exp(self._rng.uniform(np.log(0.005), np.log(0.2), (n // 2, 1)))
-            cands = np.vstack([cands, _reflect(centres + sigma * self._rng.standard_normal((n // 2, dim)))])
-        cands = snap(cands, self.pso.kinds)
-        scores = self.screen(cands)
-        return [cands[i] for i in np.argsort(scores, kind="stable")[:k]]
+        return model_proposals(self.screen, self.pso.kinds, k, self._rng,
+                               candidates=self._surrogate_options["model_candidates"])
 
     def _perturb_proposals(self, k: int) -> list[np.ndarray]:
-        """``k`` perturbations of the three best results (Gaussian, scale log-uniform in [0.01, 0.1];
-        a categorical coordinate redrawn with probability 0.2)."""
+        """``k`` perturbations of the best results (:func:`raytune_llm.surrogate.proposers.perturb_proposals`)."""
         assert self.screen is not None and self.pso is not None
         X, y = self.screen.history()
-        if not len(y):
-            return []
-        top = X[np.argsort(y, kind="stable")[:3]]
-        out = []
-        for i in range(k):
-            x = _reflect(top[i % len(top)] + np.exp(self._rng.uniform(np.log(0.01), np.log(0.1)))
-                         * self._rng.standard_normal(self.pso.dim))
-            for j, kind in enumerate(self.pso.kinds):
-                if kind != "cont" and kind[0] == "cat" and self._rng.random() < 0.2:
-                    x[j] = (self._rng.integers(kind[1]) + 0.5) / kind[1]
-            out.append(snap(x, self.pso.kinds))
-        return out
+        return perturb_proposals(X, y, self.pso.kinds, k, self._rng)
 
     def _compete(self, llm_configs: list[dict[str, Any]], k: int) -> list[int]:
         """One round: the LLM's screened configurations, the model's and the perturbation proposals
@@ -599,7 +577,3 @@ class LLMPSOSearcher(LLMSearcherBase):
         """Origins, per-origin counts (:meth:`origin_stats`), LLM counters and usage, for benchmark records."""
         return {**super().benchmark_extra(), "per_origin": self.origin_stats()}
 
-
-def _reflect(x: np.ndarray) -> np.ndarray:
-    """``x`` mirrored back into the unit cube at its faces (then clipped)."""
-    return np.clip(np.where(x < 0, -x, np.where(x > 1, 2 - x, x)), 0.0, 1.0)

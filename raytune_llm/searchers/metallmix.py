@@ -35,7 +35,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from raytune_llm._checks import check_bool, check_int, check_number, check_seed, finite_or_none
+from raytune_llm._checks import check_bool, check_int, check_number, finite_or_none
 from raytune_llm.errors import ConfigValidationError
 from raytune_llm.meta.features import TASKS as META_TASKS
 from raytune_llm.meta.recommend import (
@@ -46,14 +46,12 @@ from raytune_llm.meta.recommend import (
     gather_evidence,
     open_store,
 )
-from raytune_llm.searchers._llm_link import DEFAULT_LLM, LLMLink
+from raytune_llm.searchers._llm_link import DEFAULT_LLM
 from raytune_llm.searchers._parts import SearcherParts
 from raytune_llm.searchers._state import ConfigCodec, build_state, check_space, check_state
-from raytune_llm.searchers._trials import TrialLog, cost, metric_value
-from raytune_llm.searchers.base import (LLMSearcherBase, check_metric_mode, check_points, check_points_in_space,
-                                        evaluated_point)
+from raytune_llm.searchers._trials import cost, metric_value
+from raytune_llm.searchers.base import LLMSearcherBase, check_metric_mode, check_points_in_space, evaluated_point
 from raytune_llm.space import SearchSpace, flatten, unflatten
-from raytune_llm.telemetry import Telemetry
 
 logger = logging.getLogger("raytune_llm.searchers")
 
@@ -166,16 +164,11 @@ class MetaLLMiXSearcher(SearcherParts, Searcher):
                              f"OptunaSearch()), got {type(inner).__name__}: {inner!r:.100}")
         if inner is not None and isinstance(inner, MetaLLMiXSearcher):
             raise ValueError("inner cannot be another MetaLLMiXSearcher; pass the searcher that should take over")
-        check_metric_mode(metric, mode)
-        max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1, optional=True)
-        wait_for_llm = check_bool("wait_for_llm", wait_for_llm)
-        telemetry = check_bool("telemetry", telemetry)
-        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
-            raise ValueError(f"log_dir must be a folder path (a str) or None, got {log_dir!r:.200}")
-        seed = check_seed(seed)
-        points = check_points(points_to_evaluate)
-        self._llm = LLMLink(llm, llm_options=llm_options, timeout_s=llm_timeout_s, worker_options=worker_options,
-                            seed=seed)
+        self._init_parts(metric=metric, mode=mode, points_to_evaluate=points_to_evaluate, seed=seed, llm=llm,
+                         llm_options=llm_options, max_evaluations=max_evaluations, wait_for_llm=wait_for_llm,
+                         llm_timeout_s=llm_timeout_s, worker_options=worker_options, log_dir=log_dir,
+                         telemetry=telemetry, counters=COUNTERS)
+        seed = self._seed
         self._store = open_store(meta)
         self._owns_store = not callable(getattr(meta, "experiments", None))  # opened here: closed in close()
         self._meta_seed = meta is None  # reopened with MetaStore.seed() after pickling (any node, read-only)
@@ -199,16 +192,6 @@ class MetaLLMiXSearcher(SearcherParts, Searcher):
         self.recommend_timeout_s = float(recommend_timeout_s)
         self.write_back = bool(write_back)
         self.k = k
-        self._seed = seed
-        self._points = points
-        self._max_concurrency: int | None = None
-        self._num_samples: int | None = None
-        self.max_evaluations = max_evaluations
-        self.wait_for_llm = wait_for_llm
-        self.telemetry = Telemetry(log_dir, enabled=telemetry)
-        self._trials = TrialLog(self.telemetry, COUNTERS)
-        self.space: SearchSpace | None = None
-        self._pending_state: dict[str, Any] | None = None
         if inner is None:
             from raytune_llm.searchers.llm_pso import LLMPSOSearcher
 

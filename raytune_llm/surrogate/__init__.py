@@ -6,6 +6,7 @@
 * :mod:`.acquisition`: expected improvement (log and plain) and the lower confidence bound.
 * :mod:`.screen`: :class:`SurrogateScreen`, history + pending trials + model + acquisition behind
   one callable, which the swarm's ``screen`` option takes.
+* :mod:`.proposers`: model-based (acquisition optima) and near-best proposals, the LLM's competitors.
 
 The names below are imported on first use, so that importing the swarm (which needs only
 :mod:`.kinds`) does not import scipy's optimisers.
@@ -21,6 +22,7 @@ _WHERE = {
     "MixedGP": "gp", "kernel_predict": "kernel", "SurrogateScreen": "screen",
     "expected_improvement": "acquisition", "log_expected_improvement": "acquisition",
     "lower_confidence_bound": "acquisition",
+    "model_proposals": "proposers", "perturb_proposals": "proposers", "model_candidates": "proposers",
 }
 
 __all__ = sorted(_WHERE)

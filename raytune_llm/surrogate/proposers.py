@@ -1,0 +1,78 @@
+"""Proposers that compete with the LLM for a swarm's replaced particles (pure: numpy only).
+
+* :func:`model_proposals`: acquisition optima of a :class:`~raytune_llm.surrogate.screen.SurrogateScreen`
+  (the best-scoring of many random and near-best candidate points);
+* :func:`perturb_proposals`: Gaussian steps around the best results.
+
+Both read the history in the unit cube (``X``, costs ``y``, lower is better) and return unit-cube
+points snapped to the coordinates' kinds (integers on their grid, categories at a cell's centre).
+:class:`~raytune_llm.searchers.LLMPSOSearcher` offers them at its gate beside the LLM's answers;
+``benchmarks/llm_proposal_probe.py`` uses the same ones as controls of the LLM's proposals.
+
+Example:
+    >>> from raytune_llm.surrogate.screen import SurrogateScreen
+    >>> rng = np.random.default_rng(0)
+    >>> screen = SurrogateScreen(1, seed=0)
+    >>> for x in (0.1, 0.3, 0.6, 0.9):
+    ...     screen.observe([x], (x - 0.5) ** 2)
+    >>> [best] = model_proposals(screen, ["cont"], 1, rng)
+    >>> bool(abs(best[0] - 0.5) < 0.15)
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from raytune_llm.surrogate.kinds import snap
+
+__all__ = ["model_candidates", "model_proposals", "perturb_proposals", "reflect"]
+
+
+def reflect(x: np.ndarray) -> np.ndarray:
+    """``x`` mirrored back into the unit cube at its faces (then clipped)."""
+    return np.clip(np.where(x < 0, -x, np.where(x > 1, 2 - x, x)), 0.0, 1.0)
+
+
+def model_candidates(X: np.ndarray, y: np.ndarray, dim: int, kinds: Sequence[Any], n: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """``n`` candidate points: half uniform, half Gaussian steps (width log-uniform in [0.005, 0.2])
+    around the five best of the history ``(X, y)`` (all uniform without a history), snapped."""
+    cands = rng.random((n - n // 2, dim))
+    if len(y):
+        top = X[np.argsort(y, kind="stable")[:5]]
+        centres = top[rng.integers(len(top), size=n // 2)]
+        sigma = np.exp(rng.uniform(np.log(0.005), np.log(0.2), (n // 2, 1)))
+        cands = np.vstack([cands, reflect(centres + sigma * rng.standard_normal((n // 2, dim)))])
+    return snap(cands, kinds)
+
+
+def model_proposals(screen: Any, kinds: Sequence[Any], k: int, rng: np.random.Generator, *,
+                    candidates: int = 512) -> list[np.ndarray]:
+    """The ``k`` best of ``candidates`` points (:func:`model_candidates` around the screen's
+    history) by the screen's acquisition (pending trials as fantasies), best first."""
+    X, y = screen.history()
+    cands = model_candidates(X, y, screen.dim, kinds, candidates, rng)
+    scores = screen(cands)
+    return [cands[i] for i in np.argsort(scores, kind="stable")[:k]]
+
+
+def perturb_proposals(X: np.ndarray, y: np.ndarray, kinds: Sequence[Any], k: int,
+                      rng: np.random.Generator) -> list[np.ndarray]:
+    """``k`` Gaussian steps (width log-uniform in [0.01, 0.1]) around the three best of the history,
+    in turn; a categorical coordinate is redrawn with probability 0.2. Empty without a history."""
+    if not len(y):
+        return []
+    top = X[np.argsort(y, kind="stable")[:3]]
+    dim = X.shape[1]
+    out = []
+    for i in range(k):
+        x = reflect(top[i % len(top)] + np.exp(rng.uniform(np.log(0.01), np.log(0.1))) * rng.standard_normal(dim))
+        for j, kind in enumerate(kinds):
+            if kind != "cont" and kind[0] == "cat" and rng.random() < 0.2:
+                x[j] = (rng.integers(kind[1]) + 0.5) / kind[1]
+        out.append(snap(x, kinds))
+    return out
