@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import math
 import shlex
 import sys
 import time
@@ -52,11 +51,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks.harness import write_results
+from raytune_llm.proposals.pick import pick_messages, pick_schema
 
 logger = logging.getLogger("llm_rank_probe")
 
 FUNCTIONS = ("rastrigin", "ackley", "rosenbrock", "griewank")
-SYSTEM = ("You are a machine-learning expert who tunes hyperparameters. You answer with JSON only.")
 
 
 @dataclass
@@ -82,25 +81,9 @@ def true_rank(values: Sequence[float], index: int, mode: str) -> int:
 
 
 def messages(probe: Probe) -> list[dict[str, str]]:
-    """The chat messages of one probe (history best first, candidates numbered from 1)."""
-    from raytune_llm.proposals.render import format_config, format_value, space_table
-
-    goal, best = ("minimise", "lowest") if probe.mode == "min" else ("maximise", "highest")
-    hist = sorted(probe.history, key=lambda cv: cv[1] if probe.mode == "min" else -cv[1])
-    lines = [f"Task: {probe.task}", f"Goal: {goal} {probe.metric}.", "Search space:", space_table(probe.space),
-             "Evaluated so far (best first):"]
-    lines += [f"- {probe.metric}={format_value(v)} | {format_config(probe.space, c)}" for c, v in hist]
-    lines.append("Candidates, not evaluated yet:")
-    lines += [f"{i}. {format_config(probe.space, c)}" for i, c in enumerate(probe.candidates, 1)]
-    lines.append(f"Which candidate will most likely give the {best} {probe.metric}? "
-                 f'Answer {{"pick": N}} with N from 1 to {len(probe.candidates)}.')
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
-
-
-def pick_schema(m: int) -> dict[str, Any]:
-    """``{"pick": integer 1..m}``."""
-    return {"type": "object", "properties": {"pick": {"type": "integer", "minimum": 1, "maximum": m}},
-            "required": ["pick"], "additionalProperties": False}
+    """The chat messages of one probe (the package's pick prompt: history best first, candidates from 1)."""
+    return pick_messages(probe.space, probe.history, probe.candidates, task=probe.task, metric=probe.metric,
+                         mode=probe.mode)
 
 
 def kernel_pick(probe: Probe) -> int:

@@ -105,6 +105,59 @@ def test_generated_examples_keep_families_and_seeds_apart():
         assert by_problem.get(problem.name, {split}) == {split}
 
 
+def test_pick_examples_answer_the_truly_best_candidate_in_the_probes_prompt():
+    import re
+
+    from raytune_llm.finetune.examples import pick_examples
+    from raytune_llm.finetune.problems import make_problems
+    from raytune_llm.space import SearchSpace
+
+    data = pick_examples(60, seed=1, per_problem=3, dims=(1, 6), validation_families=("salomon",))
+    assert len(data.examples) + sum(data.skipped.values()) == 60
+    assert data.split("train") and data.split("validation")
+    problems = {p.name: p for p in make_problems(20, seed=1 * 7_919 + 1, dims=(1, 6))}
+    black_box = right = 0
+    for e in data.examples:
+        system, user, answer = e["messages"]
+        assert e["kind"] == "pick" and system["role"] == "system" and answer["role"] == "assistant"
+        assert user["content"].rstrip().endswith('Answer {"pick": N} with N from 1 to 8.')
+        pick = json.loads(answer["content"])["pick"]
+        candidates = re.findall(r"^(\d+)\. (.*)$", user["content"], flags=re.M)
+        assert [int(i) for i, _ in candidates] == list(range(1, 9))
+        problem = problems[e["problem"]]
+        if "black-box function" in user["content"]:  # x0.. in [-b, b]: the problem's unit cube, rescaled
+            black_box += 1
+            bound = float(re.search(r"^x0 \| float \| (\S+) \| (\S+)", user["content"], flags=re.M).group(2))
+            space = SearchSpace.from_tune({f"x{j}": __import__("ray").tune.uniform(-bound, bound)
+                                           for j in range(problem.dim)})
+            values = [problem.cost_at(space.to_unit(_parse(space, text))) for _, text in candidates]
+            sign = 1.0
+        else:
+            space = problem.space
+            values = [problem(_parse(space, text)) for _, text in candidates]
+            sign = 1.0 if problem.mode == "min" else -1.0
+        right += int(np.argmin([sign * v for v in values])) == pick - 1
+    # the answer is the best candidate (re-evaluated at the 4 digits the prompt shows, which can
+    # swap two nearly equal candidates now and then)
+    assert right >= 0.9 * len(data.examples)
+    assert 0 < black_box < len(data.examples)
+    with pytest.raises(ValueError, match="candidates >= 2"):
+        pick_examples(4, candidates=1)
+
+
+def _parse(space, text):
+    """A configuration from the prompt's ``name=value, ...`` line."""
+    from raytune_llm.proposals.render import format_value
+
+    config = {}
+    for part in text.split(", "):
+        name, _, value = part.partition("=")
+        p = space[name]
+        config[name] = (p.choices[[format_value(label) for label in p.labels].index(value)]
+                        if p.kind == "categorical" else float(value))
+    return space.repair(config, flat=True)
+
+
 def test_bad_rows_are_skipped_with_counts():
     from ray import tune
 

@@ -55,6 +55,26 @@ def test_a_second_run_resumes_instead_of_training_again(trained):
     assert after["steps"] == 2 and after["losses"] == before  # nothing retrained
 
 
+def test_a_resumed_run_may_change_only_the_steps(trained, tmp_path, capsys):
+    import shutil
+
+    from raytune_llm.cli import main
+
+    out = tmp_path / "out"
+    shutil.copytree(trained, out)
+    before = json.loads((out / "adapter" / "training.json").read_text())["losses"]
+    fewer = [a if a != "2" or ARGS[i - 1] != "--steps" else "1" for i, a in enumerate(ARGS)]
+    assert main(["finetune", str(out), *fewer]) == 0  # stop early: the checkpoint as it is
+    assert json.loads((out / "adapter" / "training.json").read_text())["losses"] == before
+    more = [a if a != "2" or ARGS[i - 1] != "--steps" else "3" for i, a in enumerate(ARGS)]
+    assert main(["finetune", str(out), *more]) == 0  # train on from step 2
+    after = json.loads((out / "adapter" / "training.json").read_text())
+    assert after["steps"] == 3 and after["losses"][:2] == before and len(after["losses"]) == 3
+    other = [a if a != "3" or ARGS[i - 1] != "--seed" else "4" for i, a in enumerate(more)]
+    assert main(["finetune", str(out), *other]) == 2
+    assert "only steps may change" in capsys.readouterr().err
+
+
 @pytest.mark.llm
 def test_llama_cpp_loads_the_adapter_and_answers(trained):
     from raytune_llm.finetune.problems import make_problem

@@ -247,6 +247,100 @@ def generated_examples(
     return out
 
 
+def _pick_points(space: SearchSpace, rng: np.random.Generator, n: int, bases: Sequence[np.ndarray]) -> np.ndarray:
+    """``n`` points of the unit cube: uniform, or (when ``bases`` are given, half the time) a base
+    moved by a normal step of a random width, as a search's candidates are."""
+    out = []
+    for _ in range(n):
+        if bases and rng.random() < 0.5:
+            base = bases[int(rng.integers(len(bases)))]
+            out.append(np.clip(base + rng.normal(0, rng.choice([0.03, 0.1, 0.25]), space.dim), 0, 1))
+        else:
+            out.append(rng.random(space.dim))
+    return np.array(out)
+
+
+def pick_examples(
+    n: int,
+    *,
+    seed: int = 0,
+    candidates: int = 8,
+    history: tuple[int, int] = (6, 16),
+    per_problem: int = 4,
+    families: Sequence[str] = FAMILIES,
+    validation_families: Sequence[str] = VALIDATION_FAMILIES,
+    seed_fraction: float = 0.1,
+    dims: tuple[int, int] = (1, 10),
+    black_box: float = 0.3,
+) -> Examples:
+    """``n`` examples of the pick task (:mod:`raytune_llm.proposals.pick`): a history with values,
+    ``candidates`` numbered configurations, and as the answer the one whose true value is best.
+
+    Problems are generated (:func:`~raytune_llm.finetune.problems.make_problems`, ``per_problem``
+    examples each). A history is uniform points, or (half the time) uniform points followed by steps
+    around the best so far, as a search's history is; candidates are uniform or steps around the
+    history's best three. A ``black_box`` fraction of the examples shows the problem as a black-box
+    function of real inputs ``x0, x1, ...`` (metric ``value``, minimised), the rest with the
+    problem's hyperparameter names and metric. Probes where several candidates tie for the best are
+    left out (counted).
+    """
+    from raytune_llm.proposals.pick import pick_answer, pick_messages
+    from raytune_llm.space import FloatParam
+
+    if n < 0 or candidates < 2 or per_problem < 1 or not 2 <= history[0] <= history[1]:
+        raise ValueError(f"pick_examples needs n >= 0, candidates >= 2, per_problem >= 1 and 2 <= history[0] <= "
+                         f"history[1]; got n={n}, candidates={candidates}, per_problem={per_problem}, "
+                         f"history={history}")
+    out = Examples()
+    problems = make_problems(-(-n // per_problem), seed=seed * 7_919 + 1, families=families, dims=dims)
+    for i, problem in enumerate(problems):
+        split = "validation" if is_validation(problem, families=validation_families,
+                                              seed_fraction=seed_fraction) else "train"
+        rng = np.random.default_rng([seed, i, 0x9E3])
+        for _ in range(min(per_problem, n - i * per_problem)):
+            if rng.random() < black_box:
+                bound = float(rng.choice([1.0, 2.0, 5.0, 5.12, 10.0, 32.768, 100.0, 500.0]))
+                space = SearchSpace(tuple(FloatParam(f"x{j}", -bound, bound) for j in range(problem.dim)))
+                task, metric, mode = f"minimise a black-box function of {problem.dim} real inputs", "value", "min"
+
+                def value(u: np.ndarray, problem: Problem = problem) -> float:
+                    return problem.cost_at(u)
+            else:
+                space, task, metric, mode = problem.space, problem.task, problem.metric, problem.mode
+
+                def value(u: np.ndarray, problem: Problem = problem, space: SearchSpace = space) -> float:
+                    return problem(space.flat_from_unit(u))
+            k = int(rng.integers(history[0], history[1] + 1))
+            if rng.random() < 0.5:
+                first = _pick_points(space, rng, k // 2, [])
+                hist_u = list(first)
+                hist_v = [value(u) for u in first]
+                for _ in range(k - len(first)):
+                    sign = 1.0 if mode == "min" else -1.0
+                    best = hist_u[int(np.argmin([sign * v for v in hist_v]))]
+                    u = _pick_points(space, rng, 1, [best])[0]
+                    hist_u.append(u)
+                    hist_v.append(value(u))
+            else:
+                hist_u = list(_pick_points(space, rng, k, []))
+                hist_v = [value(u) for u in hist_u]
+            sign = 1.0 if mode == "min" else -1.0
+            top = [hist_u[j] for j in np.argsort([sign * v for v in hist_v])[:3]]
+            cand_u = _pick_points(space, rng, candidates, top)
+            cand_v = np.array([sign * value(u) for u in cand_u])
+            if int(np.sum(cand_v <= cand_v.min() + 1e-12 * max(1.0, abs(cand_v.min())))) > 1:
+                out.skipped["pick probes where candidates tie for the best"] += 1
+                continue
+            shown = [(space.flat_from_unit(u), float(v)) for u, v in zip(hist_u, hist_v)]
+            messages = pick_messages(space, shown, [space.flat_from_unit(u) for u in cand_u], task=task,
+                                     metric=metric, mode=mode)
+            out.examples.append({
+                "messages": [*messages, {"role": "assistant", "content": pick_answer(int(np.argmin(cand_v)) + 1)}],
+                "source": "generated-pick", "problem": problem.name, "kind": "pick", "split": split,
+            })
+    return out
+
+
 def experiment_examples(
     rows: Iterable[Mapping[str, Any]],
     *,
@@ -323,5 +417,5 @@ def read_examples(path: Any) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["Examples", "answer_text", "answer_value", "experiment_examples", "generated_examples", "read_examples",
+__all__ = ["Examples", "answer_text", "answer_value", "experiment_examples", "generated_examples", "pick_examples", "read_examples",
            "targets", "trajectory_examples", "write_examples"]

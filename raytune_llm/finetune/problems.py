@@ -115,7 +115,11 @@ class Problem:
 
     def cost(self, config: Mapping[str, Any]) -> float:
         """The objective to minimise (>= 0, 0 at the optimum) of a flat configuration."""
-        return float(self._objective(self.space.to_unit(config)))
+        return self.cost_at(self.space.to_unit(config))
+
+    def cost_at(self, unit: Sequence[float]) -> float:
+        """The objective to minimise at a point of the space's unit cube (one coordinate per parameter)."""
+        return float(self._objective(np.asarray(unit, dtype=float)))
 
     def __call__(self, config: Mapping[str, Any]) -> float:
         """The metric value of a flat configuration, in the metric's units and direction."""

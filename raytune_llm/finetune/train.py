@@ -5,7 +5,9 @@ downloaded). Training is a plain PyTorch loop over LoRA weights (``peft``) on ev
 MLP projection; the loss is on the assistant's answer only (the prompt is context). Deterministic
 in ``seed`` (the example order, LoRA's initial weights and dropout all come from it), resumable:
 every ``checkpoint_every`` steps the LoRA weights, the optimiser and the step are saved atomically
-in ``out_dir/checkpoint``, and a later call with the same ``out_dir`` goes on from there.
+in ``out_dir/checkpoint``, and a later call with the same ``out_dir`` goes on from there. Only
+``steps`` may differ on a resumed call: more steps train longer (the learning rate follows the new
+schedule from the saved step on), as many or fewer as were done export the checkpoint as it is.
 
 On CPU by default; :func:`train_on_ray` runs the same loop as a Ray Train ``TorchTrainer`` job
 (data-parallel on GPUs where a cluster has them).
@@ -266,9 +268,11 @@ def train(
     saved_state: dict[str, Any] | None = None
     if (checkpoint / "state.json").is_file():
         saved_state = json.loads((checkpoint / "state.json").read_text())
-        if saved_state.get("config") != asdict(config):
+        saved_config = {k: v for k, v in (saved_state.get("config") or {}).items() if k != "steps"}
+        if saved_config != {k: v for k, v in asdict(config).items() if k != "steps"}:
             raise ValueError(f"the checkpoint in {str(checkpoint)!r} was made with other settings "
-                             f"({saved_state.get('config')}); resume with those, or use a new out_dir")
+                             f"({saved_state.get('config')}); resume with those (only steps may change), "
+                             "or use a new out_dir")
     model, tokenizer = model_and_tokenizer or load_base(device)
     skipped: dict[str, int] = {}
     data = []
@@ -323,7 +327,7 @@ def train(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
             if is_main and (step % config.checkpoint_every == 0 or step == config.steps):
