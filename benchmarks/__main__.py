@@ -29,6 +29,8 @@ Parts (each delegates to its module, whose own options can follow and override t
   training is kept in ``<stem>-runs.jsonl`` and reused on a rerun).
 * ``llm-rank-probe``: can the model pick the best of 8 untried candidates, against chance and the
   kernel surrogate (:mod:`benchmarks.llm_rank_probe`); ``--quick`` uses a scripted test double.
+* ``llm-proposal-probe``: do the model's answers to the searchers' prompts beat the best so far
+  more often than random, near-best and model-based proposals (:mod:`benchmarks.llm_proposal_probe`).
 * ``load``: 1,000 trials, 32 in flight, against an LLM server that cycles its faults, in process and
   through Ray Tune: trials lost, exceptions, ``suggest()`` latency, memory (:mod:`benchmarks.load`).
 * ``all``: every part above, in that order (extra options are not allowed).
@@ -61,7 +63,8 @@ from pathlib import Path
 PEER_NAMES = "optuna,hyperopt,nevergrad-pso,nevergrad-cma,random"
 # llm-pso-gated-reset is LLMPSOSearcher's defaults (benchmarks.searchers pins every name's options)
 OWN_NAMES = "llm-pso-gated-reset,pso,llm,sobol"
-PARTS = ("functions", "tasks", "overhead", "utilisation", "llm-cost", "metallmix-loo", "llm-rank-probe", "load")
+PARTS = ("functions", "tasks", "overhead", "utilisation", "llm-cost", "metallmix-loo", "llm-rank-probe", "llm-proposal-probe",
+         "load")
 #: commands that are not benchmarks: name -> module whose ``main(argv)`` gets the rest of the command line
 TOOLS = {"report": "benchmarks.report", "gpu-check": "benchmarks.gpu_check"}
 
@@ -120,6 +123,12 @@ def _llm_rank_probe(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
     return [("benchmarks.llm_rank_probe", ["--probes", "15", "--llm", "embedded", "--out", stem])]
 
 
+def _llm_proposal_probe(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
+    if quick:
+        return [("benchmarks.llm_proposal_probe", ["--quick", "--llm", "scripted-empty", "--out", stem])]
+    return [("benchmarks.llm_proposal_probe", ["--llm", "embedded", "--out", stem])]
+
+
 def _load(stem: str, quick: bool) -> list[tuple[str, list[str]]]:
     if quick:
         return [("benchmarks.load", ["--trials", "60", "--concurrency", "8", "--tune-trials", "16", "--out", stem])]
@@ -135,6 +144,7 @@ COMMANDS: dict[str, Callable[[str, bool], list[tuple[str, list[str]]]]] = {
     "llm-cost": _llm_cost,
     "metallmix-loo": _metallmix_loo,
     "llm-rank-probe": _llm_rank_probe,
+    "llm-proposal-probe": _llm_proposal_probe,
     "load": _load,
 }
 

@@ -65,6 +65,11 @@ SEARCHERS: dict[str, str] = {
     "optuna-cmaes": "Optuna's `CmaEsSampler(seed=...)` through Ray Tune's OptunaSearch (categorical parameters "
                     "sampled independently)",
     "hebo": "HEBO through Ray Tune's HEBOSearch",
+    "pso-gp-lcb": "`pso-gp` with the screen's acquisition LCB (`mean - 2 std`) instead of log-EI",
+    "pso-gp-half": "`pso-gp` with `replace_fraction=0.5`: half the swarm offered to the proposers every round "
+                   "instead of a quarter",
+    "pso-gp-rank": "`pso-gp` with the GP fitted to Gaussianised ranks of the costs (`warp=\"rank\"`) instead of "
+                   "standardised costs",
 }
 
 PEERS = ("optuna", "hyperopt", "nevergrad-pso", "nevergrad-cma", "random")
@@ -113,6 +118,19 @@ GRIDS = (
          "CiteSeer and PubMed tables (26,206 graph-network architectures, five categorical parameters; "
          "benchmarks/tabular.py); value = regret in validation-accuracy points against the table's best; "
          "50 evaluations, 1, 4 and 8 in flight, seeds 0-9."),
+    Grid("Settings of the GP-screened swarm, probed: function grids", ("gp-variants-grid32-", "gp-variants-classical-"),
+         100, "pso-gp", ("pso-gp-lcb", "pso-gp-half", "pso-gp-rank"), None,
+         "python -m benchmarks.harness --import benchmarks.searchers --searchers pso-gp,pso-gp-lcb,pso-gp-half,"
+         "pso-gp-rank ...",
+         "Would another acquisition, more model-based proposals or a rank-warped GP make `pso-gp` better? Its "
+         "defaults against one change each, on the cells of the two function grids above (100 evaluations; seeds "
+         "0-9, and for LCB also 10-19)."),
+    Grid("Settings of the GP-screened swarm, probed: NAS-Bench-Graph", ("gp-variants-nasbench-",), 50, "pso-gp",
+         ("pso-gp-lcb", "pso-gp-half", "pso-gp-rank"), None,
+         "python -m benchmarks.harness --import benchmarks.searchers --preset grid32-table --searchers pso-gp,"
+         "pso-gp-lcb,pso-gp-half,pso-gp-rank",
+         "The same changes on the categorical table (50 evaluations, 1, 4 and 8 in flight; seeds 0-9, and for "
+         "LCB also 10-19)."),
 )
 
 #: the other benchmarks: (section title, name prefix of its files, what to run)
@@ -124,6 +142,8 @@ SINGLE = (
     ("LLM backends: embedded model latency and worker overhead", "llm-backends-", "python -m benchmarks.llm_backends"),
     ("LLM cost: prompt size and tokens per trial", "llm-cost-", "python -m benchmarks llm-cost"),
     ("Rank probe: can the model pick the best candidate?", "llm-rank-probe-", "python -m benchmarks llm-rank-probe"),
+    ("Proposal probe: do the model's configurations beat the best so far?", "llm-proposal-probe-",
+     "python -m benchmarks llm-proposal-probe"),
     ("Cluster utilisation: asynchronous against generation-synchronous PSO", "utilisation-",
      "python -m benchmarks utilisation"),
 )

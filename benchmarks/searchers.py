@@ -9,6 +9,9 @@
   trials as fantasies, trust region, model and perturbation proposers behind one gate).
 * ``llm-pso-gp``: LLMPSOSearcher's defaults with the embedded model (its answers compete with the model's
   proposals), ``wait_for_llm=True``.
+* ``pso-gp-lcb``, ``pso-gp-half``, ``pso-gp-lcb-half``: probes of ``pso-gp``'s defaults: the screen's
+  acquisition LCB instead of EI (``surrogate_options={"acquisition": "lcb"}``), ``replace_fraction=0.5``
+  instead of 0.25 (half the swarm offered to the proposers every round), and both.
 * ``llm-pso-edits``: ``llm-pso`` with ``ask="edits"`` (the LLM edits one parameter of a best trial).
 * ``pso-random-edits``: the control of ``llm-pso-edits``: the same pipeline (edits, screening,
   surrogate ranking, replacement) with the LLM replaced by uniformly random edits. An LLM gain
@@ -263,6 +266,15 @@ register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, surrog
 register_searcher("pso-gp", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)
 register_searcher("llm-pso-gp", lambda seed: LLMPSOSearcher(seed=seed, llm="embedded", wait_for_llm=True,
                                                             telemetry=False), overwrite=True)
+# probes of pso-gp's defaults: LCB instead of EI, and half the swarm (instead of a quarter) offered to the
+# proposers every round, i.e. about half the trials model-based
+_GP_VARIANTS = {"lcb": {"surrogate_options": {"acquisition": "lcb"}}, "half": {"replace_fraction": 0.5},
+                "lcb-half": {"surrogate_options": {"acquisition": "lcb"}, "replace_fraction": 0.5},
+                "rank": {"surrogate_options": {"warp": "rank"}},
+                "rank-half": {"surrogate_options": {"warp": "rank"}, "replace_fraction": 0.5}}
+for _suffix, _options in _GP_VARIANTS.items():
+    register_searcher(f"pso-gp-{_suffix}", lambda seed, o=_options: LLMPSOSearcher(seed=seed, llm=None, telemetry=False,
+                                                                                   **o), overwrite=True)
 
 
 def llm_history(seed: int, *, llm: Any = "embedded") -> LLMSearcher:

@@ -61,7 +61,8 @@ def test_plan_lists_every_part_with_dated_stems() -> None:
     commands = entry.plan("all", quick=False, out="res", date=DATE)
     assert [m for m, _ in commands] == ["benchmarks.harness", "benchmarks.tasks", "benchmarks.tasks",
                                         "benchmarks.overhead", "benchmarks.utilisation", "benchmarks.llm_cost",
-                                        "benchmarks.metallmix_bench", "benchmarks.llm_rank_probe", "benchmarks.load"]
+                                        "benchmarks.metallmix_bench", "benchmarks.llm_rank_probe",
+                                        "benchmarks.llm_proposal_probe", "benchmarks.load"]
     stems = ["functions", "tasks-cnn", "tasks-lstm", *entry.PARTS[2:]]
     for (_, argv), stem in zip(commands, stems, strict=True):
         assert argv[argv.index("--out") + 1] == str(Path("res") / f"{stem}-{DATE}")
@@ -138,6 +139,12 @@ def test_quick_llm_rank_probe_uses_the_test_double(tmp_path: Path) -> None:
     assert entry.main(["llm-rank-probe", "--quick", "--out", str(tmp_path), "--date", DATE]) == 0
     data = _read(tmp_path, f"llm-rank-probe-{DATE}-quick")
     assert "--llm scripted-first" in data["command"]
+
+
+def test_quick_llm_proposal_probe_uses_the_test_double(tmp_path: Path) -> None:
+    assert entry.main(["llm-proposal-probe", "--quick", "--out", str(tmp_path), "--date", DATE]) == 0
+    data = _read(tmp_path, f"llm-proposal-probe-{DATE}-quick")
+    assert "--llm scripted-empty" in data["command"]
 
 
 @pytest.mark.skipif(not _model_available(), reason="needs llama-cpp-python and the embedded model's file")
