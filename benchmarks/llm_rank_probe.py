@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.harness import write_results
+from raytune_llm.llm.gguf_header import adapter_provenance
 from raytune_llm.proposals.pick import pick_messages, pick_schema
 
 logger = logging.getLogger("llm_rank_probe")
@@ -332,7 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pos.update({f"{source} (with the LoRA)": c for source, c in positions(records, "llm_lora").items()})
     notes = (f"{len(probes)} probes, {args.candidates} candidates each (functions: {args.history} history points; "
              f"meta: the other {16 - args.candidates} experiments of the data set), model `{args.llm}`"
-             + (f" without and with (llm_lora) the LoRA adapter `{args.lora}`" if args.lora else "")
+             + (f" without and with (llm_lora) the LoRA adapter `{args.lora}` ({adapter_provenance(args.lora)})"
+                if args.lora else "")
              + ", temperature 0, "
              f"{time.perf_counter() - start:.0f} s. Candidates are shown in random order. Rank 1 = the best of the "
              f"candidates (ties share the better rank); chance = a uniform pick on the same probes, exactly. 95% CI: "

@@ -197,6 +197,24 @@ def _gguf(path, *, arch="llama", general_type="adapter", tensors=()):
     return path
 
 
+def test_adapter_provenance_names_the_training_command(tmp_path):
+    from raytune_llm.llm.gguf_header import adapter_provenance
+
+    gguf = pytest.importorskip("gguf")
+    path = tmp_path / "with.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_string("general.source.command", "raytune-llm finetune out --picks 10")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert adapter_provenance(path) == "trained by `raytune-llm finetune out --picks 10`"
+    assert adapter_provenance(_gguf(tmp_path / "without.gguf")) == "no training command recorded"
+    (tmp_path / "text.gguf").write_text("not a GGUF file")
+    assert adapter_provenance(tmp_path / "text.gguf").startswith("unreadable (")
+    assert adapter_provenance(tmp_path / "missing.gguf").startswith("unreadable (")
+
+
 def test_bad_adapters_get_an_error_naming_the_file(tmp_path):
     pytest.importorskip("llama_cpp")
     from raytune_llm.llm import get_backend
@@ -244,6 +262,16 @@ def test_cli_finetune_refuses_an_empty_input(tmp_path, capsys):
     parser_help = __import__("raytune_llm.cli", fromlist=["build_parser"]).build_parser()
     args = parser_help.parse_args(["finetune", "o", "--steps", "3", "--experiments", "a", "b"])
     assert args.steps == 3 and args.experiments == ["a", "b"] and args.problems == 200
+
+
+def test_the_recorded_command_keeps_zeros():
+    from raytune_llm.cli import build_parser
+    from raytune_llm.finetune.pipeline import command_line
+
+    args = build_parser().parse_args(["finetune", "out", "--problems", "0", "--picks", "50", "--seed", "0"])
+    command = command_line(args)
+    assert "--problems=0" in command and "--picks=50" in command and "--seed=0" in command
+    assert command.startswith("raytune-llm finetune out ") and "--gpu" not in command
 
 
 def test_infer_space_spans_the_configurations():

