@@ -171,7 +171,7 @@ def slow(config):
     trial_id = tune.get_context().get_trial_id()
     first = not any(name.startswith(trial_id + "-") for name in os.listdir(MARKS))
     node = ray.get_runtime_context().get_node_id()
-    mark = {"trial_id": trial_id, "node": node, "ancestors": ancestors()}
+    mark = {"trial_id": trial_id, "node": node, "ancestors": ancestors(), "pid": os.getpid()}
     tmp = os.path.join(MARKS, f".{uuid.uuid4().hex}")
     with open(tmp, "w") as f:
         json.dump(mark, f)
@@ -236,6 +236,11 @@ def test_experiment_survives_losing_a_worker_node(local_cluster, tmp_path):
         assert victim is not None, f"no trial started on worker1 in 180 s: {_marks(marks)}"
         killed = _local_sh(state, "kill-worker", "1")
         assert "stopped worker1" in killed
+        # release the doomed attempt only once its process is gone (the node's processes can outlive
+        # the script's return by a moment; released earlier, the attempt could still report there)
+        gone = time.monotonic() + 60
+        while time.monotonic() < gone and Path(f"/proc/{victim['pid']}").exists():
+            time.sleep(0.1)
         (marks / ".released").touch()
         stdout, stderr = proc.communicate(timeout=300)
     finally:
