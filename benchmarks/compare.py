@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.resultfiles import read_json
 
 Cell = tuple[str, int, int]  # function, dim, concurrency
@@ -56,6 +58,24 @@ def sign_test_p(wins: int, losses: int) -> float:
     k = min(wins, losses)
     tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n  # int / int: exact for any n
     return min(1.0, 2.0 * tail)
+
+
+def problem_bootstrap(group: Sequence[dict[str, Any]], key: str, n: int = 2000) -> list[float] | None:
+    """95% interval of the mean of ``key`` over records, resampling whole problems (``record["problem"]``:
+    the records of one problem share its data, so they are not independent), then records within them;
+    ``None`` values are left out, ``None`` when nothing is left (the LLM probes' intervals)."""
+    problems = sorted({r["problem"] for r in group})
+    by_problem = [np.array([r[key] for r in group if r["problem"] == p and r[key] is not None], dtype=float)
+                  for p in problems]
+    by_problem = [a for a in by_problem if len(a)]
+    if not by_problem:
+        return None
+    rng = np.random.default_rng(0)
+    means = []
+    for _ in range(n):
+        picked = [by_problem[i] for i in rng.integers(0, len(by_problem), len(by_problem))]
+        means.append(np.concatenate([rng.choice(a, len(a)) for a in picked]).mean())
+    return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
 
 
 def load_runs(paths: Iterable[str | Path]) -> dict[Cell, dict[str, dict[int, dict[str, Any]]]]:

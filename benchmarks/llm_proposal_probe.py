@@ -60,8 +60,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.compare import problem_bootstrap, sign_test_p
 from benchmarks.harness import write_results
-from benchmarks.llm_rank_probe import _problem_bootstrap
 from raytune_llm.finetune.trajectories import Request, run_search
 from raytune_llm.llm.gguf_header import adapter_provenance
 from raytune_llm.proposals.screening import screen_configs
@@ -393,7 +393,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             rows.append({"source": source, "proposer": name, "probes": len(group),
                          "valid": float(np.mean([r[f"{name}_valid"] for r in group])),
                          "p_improved": float(np.mean([r[f"{name}_improved"] for r in group])),
-                         "ci": _problem_bootstrap(group, f"{name}_improved"),
+                         "ci": problem_bootstrap(group, f"{name}_improved"),
                          "gain": float(np.mean([r[f"{name}_gain"] for r in group])),
                          "failed": int(sum(r[f"{name}_failed"] for r in group))})
     return rows
@@ -401,13 +401,10 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def sign_test(records: Sequence[dict[str, Any]], a: str, b: str) -> dict[str, Any]:
     """Paired exact two-sided sign test of ``a`` vs ``b`` on ``improved`` (ties dropped)."""
-    from scipy.stats import binomtest
-
     a_only = sum(1 for r in records if r[f"{a}_improved"] > r[f"{b}_improved"])
     b_only = sum(1 for r in records if r[f"{a}_improved"] < r[f"{b}_improved"])
-    p = binomtest(a_only, a_only + b_only, 0.5).pvalue if a_only + b_only else 1.0
     return {"a": a, "b": b, "a_only": a_only, "b_only": b_only, "ties": len(records) - a_only - b_only,
-            "p": float(p)}
+            "p": sign_test_p(a_only, b_only)}
 
 
 def sign_tests(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

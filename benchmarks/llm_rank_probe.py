@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.compare import problem_bootstrap
 from benchmarks.harness import write_results
 from raytune_llm.llm.gguf_header import adapter_provenance
 from raytune_llm.proposals.pick import pick_messages, pick_schema
@@ -200,23 +201,6 @@ def run_probes(probes: Sequence[Probe], backend: Any, *, timeout_s: float = 120.
 PICKERS = ("llm", "llm_lora", "kernel", "nearest_best")  # llm_lora: only in records of a --lora run
 
 
-def _problem_bootstrap(group: Sequence[dict[str, Any]], key: str, n: int = 2000) -> list[float] | None:
-    """95% interval of the mean of ``key`` over probes, resampling whole problems (the probes of
-    one problem share its data, so they are not independent), then probes within them."""
-    problems = sorted({r["problem"] for r in group})
-    by_problem = [np.array([r[key] for r in group if r["problem"] == p and r[key] is not None], dtype=float)
-                  for p in problems]
-    by_problem = [a for a in by_problem if len(a)]
-    if not by_problem:
-        return None
-    rng = np.random.default_rng(0)
-    means = []
-    for _ in range(n):
-        picked = [by_problem[i] for i in rng.integers(0, len(by_problem), len(by_problem))]
-        means.append(np.concatenate([rng.choice(a, len(a)) for a in picked]).mean())
-    return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
-
-
 def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per source, per picker: mean rank (95% bootstrap interval over problems), P(best), P(better
     half); chance is a uniform pick on the same probes (ties share the better rank)."""
@@ -237,7 +221,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 continue
             halves = np.array([r[f"{picker}_rank"] <= r["m"] // 2 for r in scored])
             rows.append({"source": source, "picker": picker, "probes": len(group), "mean_rank": float(ranks.mean()),
-                         "ci": _problem_bootstrap(scored, f"{picker}_rank"),
+                         "ci": problem_bootstrap(scored, f"{picker}_rank"),
                          "p_best": float((ranks == 1).mean()), "p_top_half": float(halves.mean()),
                          "failed": failed})
     return rows

@@ -5,7 +5,8 @@
 * ``llm-pso-async``: the same without waiting (as in production, where ``wait_for_llm=False``: no
   time lost on the LLM).
 * ``pso``: LLMPSOSearcher(llm=None, surrogate=None), plain asynchronous PSO, the baseline of every LLM gain.
-* ``pso-gp``: LLMPSOSearcher(llm=None) with its default surrogate (``surrogate="gp"``: screened moves, pending
+* ``pso-gp``: LLMPSOSearcher(llm=None) with its default surrogate, pinned to the settings its results were run
+  with (``PSO_GP``: EI) (``surrogate="gp"``: screened moves, pending
   trials as fantasies, trust region, model and perturbation proposers behind one gate).
 * ``llm-pso-gp``: LLMPSOSearcher's defaults with the embedded model (its answers compete with the model's
   proposals), ``wait_for_llm=True``.
@@ -263,7 +264,10 @@ register_searcher("pso-random-configs-gated-reset-eighth", lambda seed: random_c
 register_searcher("pso-near-best", near_best_pso, overwrite=True)
 register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, surrogate=None, telemetry=False),
                   overwrite=True)
-register_searcher("pso-gp", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False), overwrite=True)
+#: ``pso-gp`` names the settings its committed results were run with, pinned where a default may change
+PSO_GP = {"surrogate_options": {"acquisition": "ei"}}
+register_searcher("pso-gp", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False, **PSO_GP),
+                  overwrite=True)
 register_searcher("llm-pso-gp", lambda seed: LLMPSOSearcher(seed=seed, llm="embedded", wait_for_llm=True,
                                                             telemetry=False), overwrite=True)
 # probes of pso-gp's defaults: LCB instead of EI, and half the swarm (instead of a quarter) offered to the
@@ -273,8 +277,9 @@ _GP_VARIANTS = {"lcb": {"surrogate_options": {"acquisition": "lcb"}}, "half": {"
                 "rank": {"surrogate_options": {"warp": "rank"}},
                 "rank-half": {"surrogate_options": {"warp": "rank"}, "replace_fraction": 0.5}}
 for _suffix, _options in _GP_VARIANTS.items():
-    register_searcher(f"pso-gp-{_suffix}", lambda seed, o=_options: LLMPSOSearcher(seed=seed, llm=None, telemetry=False,
-                                                                                   **o), overwrite=True)
+    register_searcher(f"pso-gp-{_suffix}", lambda seed, o=_options: LLMPSOSearcher(
+        seed=seed, llm=None, telemetry=False, **{**PSO_GP, **o, "surrogate_options": {
+            **PSO_GP["surrogate_options"], **o.get("surrogate_options", {})}}), overwrite=True)
 
 
 def llm_history(seed: int, *, llm: Any = "embedded") -> LLMSearcher:

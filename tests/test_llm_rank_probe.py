@@ -15,6 +15,7 @@ except ImportError:  # plain `pytest` without the repo root on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import llm_rank_probe as probe  # noqa: E402
+from benchmarks.compare import problem_bootstrap  # noqa: E402
 from raytune_llm.llm.testing import ScriptedBackend  # noqa: E402
 
 
@@ -80,6 +81,7 @@ def test_bad_arguments(capsys):
     assert "--sources" in capsys.readouterr().err
 
 
+@pytest.mark.llm
 def test_one_probe_with_the_real_embedded_model(embedded):
     p = probe.function_probes(1, history=5, candidates=4, seed=3)[0]
     (record,) = probe.run_probes([p], embedded)
@@ -93,7 +95,7 @@ def test_chance_counts_ties_and_intervals_resample_problems():
     assert record["chance_rank"] == pytest.approx(7 / 4) and record["chance_best"] == pytest.approx(3 / 4)
     assert record["llm_rank"] == 4
     group = [{"problem": "a", "x": 1.0}] * 5 + [{"problem": "b", "x": 3.0}] * 5
-    lo, hi = probe._problem_bootstrap(group, "x")
+    lo, hi = problem_bootstrap(group, "x")
     assert lo == 1.0 and hi == 3.0  # with two problems a resample can be all-a or all-b
 
 
