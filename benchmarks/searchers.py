@@ -5,14 +5,17 @@
 * ``llm-pso-async``: the same without waiting (as in production, where ``wait_for_llm=False``: no
   time lost on the LLM).
 * ``pso``: LLMPSOSearcher(llm=None, surrogate=None), plain asynchronous PSO, the baseline of every LLM gain.
-* ``pso-gp``: LLMPSOSearcher(llm=None) with its default surrogate, pinned to the settings its results were run
-  with (``PSO_GP``: EI) (``surrogate="gp"``: screened moves, pending
-  trials as fantasies, trust region, model and perturbation proposers behind one gate).
+* ``pso-gp``: LLMPSOSearcher(llm=None) with the surrogate's settings of 2026-12-06, pinned (``PSO_GP``: EI, 8
+  screened candidates per move; ``surrogate="gp"``: screened moves, pending trials as fantasies, trust region,
+  model and perturbation proposers behind one gate).
+* ``pso-gp-hedge-c32``: LLMPSOSearcher(llm=None)'s defaults since 2026-12-07, pinned: ``pso-gp`` with the
+  acquisition GP-Hedge over EI and LCB and 32 screened candidates per move.
 * ``llm-pso-gp``: LLMPSOSearcher's defaults with the embedded model (its answers compete with the model's
   proposals), ``wait_for_llm=True``.
-* ``pso-gp-lcb``, ``pso-gp-half``, ``pso-gp-lcb-half``: probes of ``pso-gp``'s defaults: the screen's
-  acquisition LCB instead of EI (``surrogate_options={"acquisition": "lcb"}``), ``replace_fraction=0.5``
-  instead of 0.25 (half the swarm offered to the proposers every round), and both.
+* ``pso-gp-lcb``, ``pso-gp-half``, ``pso-gp-rank``, ``pso-gp-refine``, ``pso-gp-c32``, ``pso-gp-notrust``,
+  ``pso-gp-hedge``...: probes of ``pso-gp``'s settings (``_GP_VARIANTS``): LCB instead of EI, half the swarm
+  offered to the proposers every round, a rank-warped GP, three rounds of local search of the acquisition
+  (``model_refine=3``), 32 screened candidates per move, no trust-region restarts, GP-Hedge.
 * ``llm-pso-edits``: ``llm-pso`` with ``ask="edits"`` (the LLM edits one parameter of a best trial).
 * ``pso-random-edits``: the control of ``llm-pso-edits``: the same pipeline (edits, screening,
   surrogate ranking, replacement) with the LLM replaced by uniformly random edits. An LLM gain
@@ -264,22 +267,33 @@ register_searcher("pso-random-configs-gated-reset-eighth", lambda seed: random_c
 register_searcher("pso-near-best", near_best_pso, overwrite=True)
 register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, surrogate=None, telemetry=False),
                   overwrite=True)
-#: ``pso-gp`` names the settings its committed results were run with, pinned where a default may change
-PSO_GP = {"surrogate_options": {"acquisition": "ei"}}
-register_searcher("pso-gp", lambda seed: LLMPSOSearcher(seed=seed, llm=None, telemetry=False, **PSO_GP),
-                  overwrite=True)
+#: ``pso-gp`` names the settings its committed results were run with (the defaults of 2026-12-06), pinned
+PSO_GP = {"surrogate_options": {"acquisition": "ei"}, "pso_options": {"screen_candidates": 8}}
+
+
+def _pso_gp(seed: int, **options: Any) -> LLMPSOSearcher:
+    """``pso-gp`` with ``options`` on top (``surrogate_options`` and ``pso_options`` merged key by key)."""
+    merged = {**PSO_GP, **options}
+    for key in ("surrogate_options", "pso_options"):
+        merged[key] = {**PSO_GP[key], **options.get(key, {})}
+    return LLMPSOSearcher(seed=seed, llm=None, telemetry=False, **merged)
+
+
+register_searcher("pso-gp", _pso_gp, overwrite=True)
 register_searcher("llm-pso-gp", lambda seed: LLMPSOSearcher(seed=seed, llm="embedded", wait_for_llm=True,
                                                             telemetry=False), overwrite=True)
-# probes of pso-gp's defaults: LCB instead of EI, and half the swarm (instead of a quarter) offered to the
-# proposers every round, i.e. about half the trials model-based
+# probes of pso-gp's settings, one change (or two) each; ``pso-gp-hedge-c32`` is LLMPSOSearcher(llm=None)'s
+# default since 2026-12-07 (GP-Hedge over EI and LCB, 32 screened candidates per move), pinned here
 _GP_VARIANTS = {"lcb": {"surrogate_options": {"acquisition": "lcb"}}, "half": {"replace_fraction": 0.5},
                 "lcb-half": {"surrogate_options": {"acquisition": "lcb"}, "replace_fraction": 0.5},
                 "rank": {"surrogate_options": {"warp": "rank"}},
-                "rank-half": {"surrogate_options": {"warp": "rank"}, "replace_fraction": 0.5}}
+                "rank-half": {"surrogate_options": {"warp": "rank"}, "replace_fraction": 0.5},
+                "refine": {"surrogate_options": {"model_refine": 3}}, "c32": {"pso_options": {"screen_candidates": 32}},
+                "notrust": {"pso_options": {"stagnation": None}},
+                "hedge": {"surrogate_options": {"acquisition": "hedge"}},
+                "hedge-c32": {"surrogate_options": {"acquisition": "hedge"}, "pso_options": {"screen_candidates": 32}}}
 for _suffix, _options in _GP_VARIANTS.items():
-    register_searcher(f"pso-gp-{_suffix}", lambda seed, o=_options: LLMPSOSearcher(
-        seed=seed, llm=None, telemetry=False, **{**PSO_GP, **o, "surrogate_options": {
-            **PSO_GP["surrogate_options"], **o.get("surrogate_options", {})}}), overwrite=True)
+    register_searcher(f"pso-gp-{_suffix}", lambda seed, o=_options: _pso_gp(seed, **o), overwrite=True)
 
 
 def llm_history(seed: int, *, llm: Any = "embedded") -> LLMSearcher:

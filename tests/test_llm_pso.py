@@ -132,6 +132,7 @@ def test_points_to_evaluate_name_what_is_wrong(points, words):
     ({"surrogate_options": {"acq": "ei"}}, "surrogate_options has an unknown option 'acq'; valid: acquisition, beta,"),
     ({"surrogate_options": {"acquisition": "pi"}}, "surrogate_options: acquisition must be one of"),
     ({"surrogate_options": {"proposers": ["llm"]}}, "surrogate_options proposers must be a list of 'model' and"),
+    ({"surrogate_options": {"model_refine": -1}}, "surrogate_options model_refine must be"),
     ({"surrogate": None, "surrogate_options": {"beta": 1.0}}, "surrogate_options ['beta'] need surrogate='gp'"),
     ({"pso_options": {"screen": None}}, "pso_options cannot set 'screen': pass surrogate='gp'"),
     ({"pso_options": {"horizon": 50}}, "pso_options cannot set 'horizon': it is the budget: pass max_evaluations="),

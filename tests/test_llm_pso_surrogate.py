@@ -284,3 +284,16 @@ def test_an_llm_answer_taken_in_suggest_competes_at_the_next_completion_never_in
     s.close()
     assert rounds and not any(inside for inside, _ in rounds)
     assert any(n > 0 for _, n in rounds) and s.origin_stats()["llm"]["proposed"] >= 1
+
+
+def test_the_default_screen_hedges_between_ei_and_lcb_and_scores_32_moves():
+    s = LLMPSOSearcher(seed=0, llm=None, telemetry=False, metric="score", mode="min", space=dict(SPACE))
+    assert s.screen.acquisition == "hedge" and s.pso.screen_candidates == 32
+    drive(s, 40)
+    chosen = s.benchmark_extra()["hedge_chosen"]
+    assert set(chosen) == {"ei", "lcb"} and sum(chosen.values()) > 40  # every screened move and gate asks it
+    assert np.any(s.screen.gains != 0)  # rewarded from the results
+    again = LLMPSOSearcher(seed=0, llm=None, telemetry=False, metric="score", mode="min", space=dict(SPACE),
+                           surrogate_options={"acquisition": "ei"}, pso_options={"screen_candidates": 8})
+    assert again.screen.acquisition == "ei" and again.pso.screen_candidates == 8
+    assert "hedge_chosen" not in again.benchmark_extra()

@@ -208,6 +208,54 @@ def test_screen_pending_trials_push_the_next_pick_away():
     assert np.allclose(clone(cands[:20]), screen(cands[:20]), atol=1e-6)
 
 
+def test_refined_model_proposals_land_closer_to_the_acquisition_optimum():
+    from raytune_llm.surrogate.proposers import model_proposals
+
+    rng = np.random.default_rng(0)
+    screen = SurrogateScreen(6, acquisition="mean", seed=0)
+    for x in rng.random((40, 6)):
+        screen.observe(x, float(((x - 0.37) ** 2).sum()))
+    kinds = ["cont"] * 6
+    gaps = {}
+    for refine in (0, 3):
+        best = [model_proposals(screen, kinds, 1, np.random.default_rng(s), candidates=64, refine=refine)[0]
+                for s in range(5)]
+        gaps[refine] = [float(screen(b[None])[0]) for b in best]
+    # the local search scores more points near the best ones: a lower acquisition on every seed
+    assert all(g3 < g0 for g0, g3 in zip(gaps[0], gaps[3]))
+    mixed = model_proposals(screen, ["cont"] * 4 + [("int", (0.1, 0.5, 0.9)), ("cat", 3)], 3,
+                            np.random.default_rng(0), candidates=32, refine=2)
+    assert all(x[4] in (0.1, 0.5, 0.9) and abs(x[5] * 3 % 1 - 0.5) < 1e-9 for x in mixed)  # on the grid
+
+
+def test_hedge_draws_the_acquisition_its_gains_favour_and_learns_them_from_results():
+    from raytune_llm.surrogate.acquisition import log_expected_improvement, lower_confidence_bound
+
+    rng = np.random.default_rng(0)
+    screen = SurrogateScreen(2, acquisition="hedge", seed=0)
+    for x in rng.random((12, 2)):
+        screen.observe(x, float(((x - 0.5) ** 2).sum()))
+    cands = rng.random((50, 2))
+    mean, std = screen.predict(cands)
+    ei = -log_expected_improvement(mean, std, screen._fitted_gp().incumbent())
+    lcb = lower_confidence_bound(mean, std, screen.beta)
+    screen.gains[:] = [0.0, -60.0]  # EI far ahead: LCB is (almost) never drawn
+    assert np.allclose(screen(cands), ei)
+    nominees = screen._nominees[1].copy()  # each acquisition's first pick, rewarded at the next result
+    assert np.allclose(nominees, [cands[np.argmin(ei)], cands[np.argmin(lcb)]])
+    screen.observe([0.5, 0.5], 0.0)
+    screen.gains[:] = [-60.0, 0.0]
+    expected = np.array([-60.0, 0.0]) - screen.predict(nominees)[0]
+    mean, std = screen.predict(cands)
+    assert np.allclose(screen(cands), lower_confidence_bound(mean, std, screen.beta))
+    assert np.allclose(screen.gains, expected) and sum(screen.hedge_chosen) == 2
+    clone = SurrogateScreen.from_state(json.loads(json.dumps(screen.get_state())))
+    assert np.allclose(clone.gains, screen.gains) and clone.hedge_chosen == screen.hedge_chosen
+    assert np.allclose(clone(cands), screen(cands))  # the same draw: the RNG and the nominees round-trip
+    with pytest.raises(ValueError, match="eta"):
+        SurrogateScreen(2, acquisition="hedge", eta=-1)
+
+
 def test_screen_rejects_unknown_settings():
     with pytest.raises(ValueError, match="model"):
         SurrogateScreen(2, model="forest")

@@ -43,13 +43,14 @@ SURROGATES = ("gp", None)
 #: origins of the proposals that compete for replaced particles (counted by the gate)
 PROPOSERS = ("llm", "model", "perturb")
 #: ``surrogate_options`` keys: the screen's, the GP's, the refit schedule's and the proposers'
-SURROGATE_OPTIONS = ("acquisition", "fantasy", "beta", "min_points", "window", "keep_best", "fit_points", "restarts",
-                     "warp", "max_iter", "refit_every", "refit_growth", "proposers", "model_candidates")
-_SCREEN_KEYS = ("acquisition", "fantasy", "beta", "min_points")
+SURROGATE_OPTIONS = ("acquisition", "fantasy", "beta", "eta", "min_points", "window", "keep_best", "fit_points", "restarts",
+                     "warp", "max_iter", "refit_every", "refit_growth", "proposers", "model_candidates", "model_refine")
+_SCREEN_KEYS = ("acquisition", "fantasy", "beta", "eta", "min_points")
 _GP_KEYS = ("window", "keep_best", "fit_points", "restarts", "warp", "max_iter")
 #: defaults of ``surrogate_options`` (the screen's and GP's other defaults are theirs)
-SURROGATE_DEFAULTS: dict[str, Any] = {"max_iter": 50, "refit_every": 5, "refit_growth": 8,
-                                      "proposers": ("model", "perturb"), "model_candidates": 512}
+SURROGATE_DEFAULTS: dict[str, Any] = {"acquisition": "hedge", "max_iter": 50, "refit_every": 5, "refit_growth": 8,
+                                      "proposers": ("model", "perturb"), "model_candidates": 512,
+                                      "model_refine": 0}
 
 
 def check_surrogate_options(options: Any) -> dict[str, Any]:
@@ -67,6 +68,7 @@ def check_surrogate_options(options: Any) -> dict[str, Any]:
     options["refit_growth"] = check_int("surrogate_options refit_growth", options["refit_growth"], minimum=1)
     options["model_candidates"] = check_int("surrogate_options model_candidates", options["model_candidates"],
                                             minimum=1)
+    options["model_refine"] = check_int("surrogate_options model_refine", options["model_refine"], minimum=0)
     proposers = options["proposers"]
     if isinstance(proposers, str) or not all(p in ("model", "perturb") for p in proposers):
         raise ValueError(f"surrogate_options proposers must be a list of 'model' and 'perturb' (the LLM is "
@@ -93,13 +95,15 @@ class LLMPSOSearcher(LLMSearcherBase):
             trials as fantasies, trust-region restarts, and model-based and perturbation proposers
             beside the LLM; ``None``: plain asynchronous PSO (the control; with an LLM, its answers
             are gated by a kernel regression of the history as before the surrogate existed).
-        surrogate_options: with ``surrogate="gp"``: the screen's ``acquisition`` (``"ei"``,
-            ``"lcb"``, ``"mean"``), ``fantasy``, ``beta``, ``min_points``; the GP's ``window``,
+        surrogate_options: with ``surrogate="gp"``: the screen's ``acquisition`` (``"hedge"``, the
+            default: EI or LCB, whichever the run's results reward, GP-Hedge; ``"ei"``, ``"lcb"``,
+            ``"mean"``), ``fantasy``, ``beta``, ``eta`` (hedge's learning rate), ``min_points``; the GP's ``window``,
             ``keep_best``, ``fit_points``, ``restarts``, ``warp``, ``max_iter`` (L-BFGS iterations per
             hyperparameter fit, default 50); the refit schedule: hyperparameters are refitted when a
             trial completes, every ``max(refit_every, n // refit_growth)`` results (defaults 5, 8), never
             in ``suggest()``; ``proposers`` (default ``("model", "perturb")``) and
-            ``model_candidates`` (random and near-best points scored per model proposal round, 512).
+            ``model_candidates`` (random and near-best points scored per model proposal round, 512) and
+            ``model_refine`` (rounds of local search around the best of them, 0).
         surrogate_gate: (default ``True``) a proposal replaces a particle only where the gate
             scores it better: with ``surrogate="gp"``, better by the acquisition than the particle's
             own planned move; with ``None``, predicted better by the kernel regression than the
@@ -112,7 +116,8 @@ class LLMPSOSearcher(LLMSearcherBase):
         pso_options: options of :class:`~raytune_llm.pso.AsyncPSO`: ``w_start``, ``w_end``, ``c1``,
             ``c2``, ``v_max``, ``reset_injected_velocity``, and the move options ``categorical``,
             ``screen_candidates``, ``stagnation``, ``trust_radius``, ``trust_min``, ``trust_fraction``
-            (with ``surrogate="gp"``, ``stagnation`` defaults to ``max(16, 2 * swarm_size)``; with
+            (with ``surrogate="gp"``, ``screen_candidates`` defaults to 32 and ``stagnation`` to
+            ``max(16, 2 * swarm_size)``; with
             ``None``, the move options are off unless given).
         **kwargs: ``space``, ``metric``, ``mode``, ``points_to_evaluate``, ``seed``, ``llm``
             (``"embedded"`` default, ``"llama-cpp:/path.gguf"``, ``"openai:MODEL"``, a backend, or
@@ -204,7 +209,8 @@ class LLMPSOSearcher(LLMSearcherBase):
             self.screen = SurrogateScreen(self.space.dim, kinds=kinds, seed=self._seed,
                                           **{k: opts[k] for k in _SCREEN_KEYS if k in opts},
                                           gp_options={k: opts[k] for k in _GP_KEYS if k in opts})
-            options = {"kinds": kinds, "screen": self.screen, "stagnation": max(16, 2 * size), **options}
+            options = {"kinds": kinds, "screen": self.screen, "stagnation": max(16, 2 * size), "screen_candidates": 32,
+                       **options}
             self._rng = np.random.default_rng(None if self._seed is None else [self._seed, 7])
         self.pso = AsyncPSO(self.space.dim, swarm_size=size, seed=self._seed, horizon=horizon, **options)
 
@@ -338,7 +344,8 @@ class LLMPSOSearcher(LLMSearcherBase):
         """``k`` acquisition optima (:func:`raytune_llm.surrogate.proposers.model_proposals`)."""
         assert self.screen is not None and self.pso is not None
         return model_proposals(self.screen, self.pso.kinds, k, self._rng,
-                               candidates=self._surrogate_options["model_candidates"])
+                               candidates=self._surrogate_options["model_candidates"],
+                               refine=self._surrogate_options.get("model_refine", 0))
 
     def _perturb_proposals(self, k: int) -> list[np.ndarray]:
         """``k`` perturbations of the best results (:func:`raytune_llm.surrogate.proposers.perturb_proposals`)."""
@@ -575,5 +582,10 @@ class LLMPSOSearcher(LLMSearcherBase):
 
     def benchmark_extra(self) -> dict[str, Any]:
         """Origins, per-origin counts (:meth:`origin_stats`), LLM counters and usage, for benchmark records."""
-        return {**super().benchmark_extra(), "per_origin": self.origin_stats()}
+        extra = {**super().benchmark_extra(), "per_origin": self.origin_stats()}
+        if self.screen is not None and self.screen.acquisition == "hedge":
+            from raytune_llm.surrogate.screen import HEDGE
+
+            extra["hedge_chosen"] = dict(zip(HEDGE, self.screen.hedge_chosen))
+        return extra
 

@@ -51,12 +51,22 @@ def model_candidates(X: np.ndarray, y: np.ndarray, dim: int, kinds: Sequence[Any
 
 
 def model_proposals(screen: Any, kinds: Sequence[Any], k: int, rng: np.random.Generator, *,
-                    candidates: int = 512) -> list[np.ndarray]:
+                    candidates: int = 512, refine: int = 0) -> list[np.ndarray]:
     """The ``k`` best of ``candidates`` points (:func:`model_candidates` around the screen's
-    history) by the screen's acquisition (pending trials as fantasies), best first."""
+    history) by the screen's acquisition (pending trials as fantasies), best first.
+
+    ``refine`` rounds of local search follow: each scores ``candidates // 2`` Gaussian steps around
+    the eight best points so far, the widths log-uniform up to 0.05 and halved at every round (a
+    random search finds an acquisition's basin, not its optimum, which is narrow late in a run)."""
     X, y = screen.history()
     cands = model_candidates(X, y, screen.dim, kinds, candidates, rng)
-    scores = screen(cands)
+    scores = np.asarray(screen(cands), dtype=float)
+    n = max(candidates // 2, 8)
+    for r in range(refine):
+        top = cands[np.argsort(scores, kind="stable")[:8]]
+        sigma = 0.05 * 0.5 ** r * np.exp(rng.uniform(np.log(0.02), 0.0, (n, 1)))
+        steps = snap(reflect(top[rng.integers(len(top), size=n)] + sigma * rng.standard_normal((n, screen.dim))), kinds)
+        cands, scores = np.vstack([cands, steps]), np.concatenate([scores, np.asarray(screen(steps), dtype=float)])
     return [cands[i] for i in np.argsort(scores, kind="stable")[:k]]
 
 

@@ -21,7 +21,9 @@ from raytune_llm.surrogate.kernel import kernel_predict
 from raytune_llm.surrogate.kinds import kinds_to_json, normalize_kinds
 
 MODELS = ("gp", "kernel")
-ACQUISITIONS = ("ei", "lcb", "mean")
+ACQUISITIONS = ("ei", "lcb", "mean", "hedge")
+#: the portfolio of ``acquisition="hedge"``
+HEDGE = ("ei", "lcb")
 FANTASIES = ("believer", "min", "mean", "max")
 
 
@@ -34,11 +36,15 @@ class SurrogateScreen:
         model: ``"gp"`` (:class:`~raytune_llm.surrogate.gp.MixedGP`) or ``"kernel"``
             (:func:`~raytune_llm.surrogate.kernel.kernel_predict`, no uncertainty: it scores by
             the predicted cost and ignores pending trials).
-        acquisition: ``"ei"`` (minus log expected improvement), ``"lcb"`` (``mean - beta std``) or
-            ``"mean"`` (the predicted cost).
+        acquisition: ``"ei"`` (minus log expected improvement), ``"lcb"`` (``mean - beta std``),
+            ``"mean"`` (the predicted cost) or ``"hedge"``: EI or LCB, drawn at each call with
+            probabilities ``softmax(eta * gains)``, where an acquisition's gain adds up minus the
+            model's mean, refitted on the next result, at the candidate it ranked first (GP-Hedge,
+            Hoffman et al. 2011: which of the two a problem rewards is learnt as the run goes).
         fantasy: how pending trials enter the GP: ``"believer"`` or a constant liar ``"min"``,
             ``"mean"``, ``"max"``.
         beta: LCB's weight on the standard deviation.
+        eta: ``"hedge"``'s learning rate.
         min_points: finite results needed before the scores mean anything; below it every
             candidate scores 0 (so the caller's first candidate wins).
         seed: seed of the GP's restarts.
@@ -53,7 +59,7 @@ class SurrogateScreen:
     """
 
     def __init__(self, dim: int, *, kinds: Sequence[Any] | None = None, model: str = "gp",
-                 acquisition: str = "ei", fantasy: str = "believer", beta: float = 2.0, min_points: int = 3,
+                 acquisition: str = "ei", fantasy: str = "believer", beta: float = 2.0, eta: float = 1.0, min_points: int = 3,
                  seed: int | None = None, gp_options: dict[str, Any] | None = None) -> None:
         self.dim = check_int("dim", dim, minimum=1)
         self.kinds = normalize_kinds(kinds, self.dim)
@@ -63,6 +69,11 @@ class SurrogateScreen:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         self.model, self.acquisition, self.fantasy = model, acquisition, fantasy
         self.beta = check_number("beta", beta, low=0)
+        self.eta = check_number("eta", eta, low=0)
+        self.hedge_rng = np.random.default_rng(None if seed is None else [seed, 11])
+        self.gains = np.zeros(len(HEDGE))
+        self.hedge_chosen = [0] * len(HEDGE)
+        self._nominees: tuple[int, np.ndarray] | None = None  # (results seen, each acquisition's first pick)
         self.min_points = check_int("min_points", min_points, minimum=1)
         self.gp_options = dict(gp_options or {})
         self.gp = MixedGP(self.dim, kinds=self.kinds, seed=seed, **self.gp_options) if model == "gp" else None
@@ -157,16 +168,38 @@ class SurrogateScreen:
         mean, std = self.predict(candidates)
         if self.gp is None or self.acquisition == "mean":
             return mean
-        if self.acquisition == "lcb":
+        if self.acquisition == "hedge":
+            return self._hedge(candidates, mean, std)
+        return self._score(self.acquisition, mean, std)
+
+    def _score(self, acquisition: str, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        if acquisition == "lcb":
             return lower_confidence_bound(mean, std, self.beta)
         return -log_expected_improvement(mean, std, self._fitted_gp().incumbent())
+
+    def _hedge(self, candidates: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        """GP-Hedge: reward the last nominees once a result came in, then draw this call's acquisition."""
+        if self._nominees is not None and self._nominees[0] != len(self.y):
+            self.gains -= self.predict(self._nominees[1])[0]
+            self._nominees = None
+        scores = [self._score(a, mean, std) for a in HEDGE]
+        if self._nominees is None:
+            self._nominees = (len(self.y), np.array([candidates[int(np.argmin(s))] for s in scores]))
+        logits = self.eta * (self.gains - self.gains.max())
+        chosen = int(self.hedge_rng.choice(len(HEDGE), p=np.exp(logits) / np.exp(logits).sum()))
+        self.hedge_chosen[chosen] += 1
+        return scores[chosen]
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, Any]:
         """Settings, history, pending trials (keys as strings) and the GP's state; JSON-able
         (non-finite costs as strings)."""
         return {"dim": self.dim, "kinds": kinds_to_json(self.kinds), "model": self.model,
-                "acquisition": self.acquisition, "fantasy": self.fantasy, "beta": self.beta,
+                "acquisition": self.acquisition, "fantasy": self.fantasy, "beta": self.beta, "eta": self.eta,
+                "hedge": {"gains": self.gains.tolist(), "chosen": list(self.hedge_chosen),
+                          "rng": self.hedge_rng.bit_generator.state,
+                          "nominees": None if self._nominees is None else
+                          [self._nominees[0], self._nominees[1].tolist()]},
                 "min_points": self.min_points, "gp_options": self.gp_options,
                 "X": self.X, "y": [v if np.isfinite(v) else repr(v) for v in self.y],
                 "pending": {str(k): v.tolist() for k, v in self.pending.items()},
@@ -175,8 +208,15 @@ class SurrogateScreen:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SurrogateScreen:
         screen = cls(state["dim"], kinds=state["kinds"], model=state["model"], acquisition=state["acquisition"],
-                     fantasy=state["fantasy"], beta=state["beta"], min_points=state["min_points"],
-                     gp_options=state["gp_options"])
+                     fantasy=state["fantasy"], beta=state["beta"], eta=state.get("eta", 1.0),
+                     min_points=state["min_points"], gp_options=state["gp_options"])
+        hedge = state.get("hedge")
+        if hedge is not None:
+            screen.gains = np.array(hedge["gains"], dtype=float)
+            screen.hedge_chosen = [int(c) for c in hedge["chosen"]]
+            screen.hedge_rng.bit_generator.state = hedge["rng"]
+            nominees = hedge["nominees"]
+            screen._nominees = None if nominees is None else (int(nominees[0]), np.array(nominees[1], dtype=float))
         screen.X = [list(map(float, x)) for x in state["X"]]
         screen.y = [float(v) for v in state["y"]]
         screen.pending = {k: np.array(v, dtype=float) for k, v in state["pending"].items()}
