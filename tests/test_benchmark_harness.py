@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -565,7 +566,10 @@ def test_percent_searcher_shows_and_reads_percentages_of_each_range() -> None:
         searcher.on_trial_complete(str(i), {"loss": config["x"] ** 2})
     prompt = asked[0][0][-1]["content"]
     assert "percentage of its parameter's range" in prompt and "x | int | 0 | 100 |" in prompt
-    shown = searcher._to_percent(searcher.best_trials(1)[0].config)
+    done = re.search(r"Trials completed: (\d+)", prompt)
+    asked_at = int(done.group(1)) if done else len(searcher.history)  # the best trial when the LLM was asked
+    best = min(searcher.history[:asked_at], key=lambda h: h["value"])
+    shown = searcher._to_percent(best["config"])
     assert f"x={shown['x']}" in prompt and 0 <= shown["x"] <= 100
     props = asked[0][1]["properties"]["configs"]["items"]["properties"]
     assert props["x"] == {"type": "integer", "minimum": 0, "maximum": 100} and props["act"] == {"enum": ["relu", "tanh"]}
