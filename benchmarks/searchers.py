@@ -8,8 +8,10 @@
 * ``pso-gp``: LLMPSOSearcher(llm=None) with the surrogate's settings of 2026-12-06, pinned (``PSO_GP``: EI, 8
   screened candidates per move; ``surrogate="gp"``: screened moves, pending trials as fantasies, trust region,
   model and perturbation proposers behind one gate).
-* ``pso-gp-hedge-c32``: LLMPSOSearcher(llm=None)'s defaults since 2026-12-07, pinned: ``pso-gp`` with the
-  acquisition GP-Hedge over EI and LCB and 32 screened candidates per move.
+* ``pso-gp-hedge-c32-autowarp``: LLMPSOSearcher(llm=None)'s defaults since 2026-12-07, pinned: ``pso-gp`` with
+  the acquisition GP-Hedge over EI and LCB, 32 screened candidates per move and the GP's target warp
+  (standardised or log-scaled costs) chosen by marginal likelihood at each refit; ``pso-gp-hedge-c32``
+  the same without the warp choice.
 * ``llm-pso-gp``: LLMPSOSearcher's defaults with the embedded model (its answers compete with the model's
   proposals), ``wait_for_llm=True``.
 * ``pso-gp-lcb``, ``pso-gp-half``, ``pso-gp-rank``, ``pso-gp-refine``, ``pso-gp-c32``, ``pso-gp-notrust``,
@@ -268,10 +270,10 @@ register_searcher("pso-near-best", near_best_pso, overwrite=True)
 register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, surrogate=None, telemetry=False),
                   overwrite=True)
 #: ``pso-gp`` names the settings its committed results were run with (the defaults of 2026-12-06), pinned
-PSO_GP = {"surrogate_options": {"acquisition": "ei"}, "pso_options": {"screen_candidates": 8}}
+PSO_GP = {"surrogate_options": {"acquisition": "ei", "warp": "standard"}, "pso_options": {"screen_candidates": 8}}
 
 
-def _pso_gp(seed: int, **options: Any) -> LLMPSOSearcher:
+def pso_gp(seed: int, **options: Any) -> LLMPSOSearcher:
     """``pso-gp`` with ``options`` on top (``surrogate_options`` and ``pso_options`` merged key by key)."""
     merged = {**PSO_GP, **options}
     for key in ("surrogate_options", "pso_options"):
@@ -279,11 +281,12 @@ def _pso_gp(seed: int, **options: Any) -> LLMPSOSearcher:
     return LLMPSOSearcher(seed=seed, llm=None, telemetry=False, **merged)
 
 
-register_searcher("pso-gp", _pso_gp, overwrite=True)
+register_searcher("pso-gp", pso_gp, overwrite=True)
 register_searcher("llm-pso-gp", lambda seed: LLMPSOSearcher(seed=seed, llm="embedded", wait_for_llm=True,
                                                             telemetry=False), overwrite=True)
-# probes of pso-gp's settings, one change (or two) each; ``pso-gp-hedge-c32`` is LLMPSOSearcher(llm=None)'s
-# default since 2026-12-07 (GP-Hedge over EI and LCB, 32 screened candidates per move), pinned here
+# probes of pso-gp's settings, one change (or more) each; ``pso-gp-hedge-c32-autowarp`` is LLMPSOSearcher(llm=None)'s
+# default since 2026-12-07 (GP-Hedge over EI and LCB, 32 screened candidates per move, the GP's warp chosen by
+# its marginal likelihood), pinned here
 _GP_VARIANTS = {"lcb": {"surrogate_options": {"acquisition": "lcb"}}, "half": {"replace_fraction": 0.5},
                 "lcb-half": {"surrogate_options": {"acquisition": "lcb"}, "replace_fraction": 0.5},
                 "rank": {"surrogate_options": {"warp": "rank"}},
@@ -291,9 +294,11 @@ _GP_VARIANTS = {"lcb": {"surrogate_options": {"acquisition": "lcb"}}, "half": {"
                 "refine": {"surrogate_options": {"model_refine": 3}}, "c32": {"pso_options": {"screen_candidates": 32}},
                 "notrust": {"pso_options": {"stagnation": None}},
                 "hedge": {"surrogate_options": {"acquisition": "hedge"}},
-                "hedge-c32": {"surrogate_options": {"acquisition": "hedge"}, "pso_options": {"screen_candidates": 32}}}
+                "hedge-c32": {"surrogate_options": {"acquisition": "hedge"}, "pso_options": {"screen_candidates": 32}},
+                "hedge-c32-autowarp": {"surrogate_options": {"acquisition": "hedge", "warp": "auto"},
+                                       "pso_options": {"screen_candidates": 32}}}
 for _suffix, _options in _GP_VARIANTS.items():
-    register_searcher(f"pso-gp-{_suffix}", lambda seed, o=_options: _pso_gp(seed, **o), overwrite=True)
+    register_searcher(f"pso-gp-{_suffix}", lambda seed, o=_options: pso_gp(seed, **o), overwrite=True)
 
 
 def llm_history(seed: int, *, llm: Any = "embedded") -> LLMSearcher:

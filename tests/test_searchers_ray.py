@@ -79,6 +79,9 @@ def test_tune_run_with_concurrency_limiter(tmp_path):
     for origin in ("init", "pso", "llm"):
         assert scalars[f"search/value_{origin}"] == pytest.approx(
             [h["value"] for h in searcher.history if h["origin"] == origin], rel=1e-5), origin
+    # the default acquisition's draw (GP-Hedge): a probability per acquisition, summing to one
+    p_ei, p_lcb = scalars["surrogate/p_ei"], scalars["surrogate/p_lcb"]
+    assert len(p_ei) == 12 and all(math.isclose(a + b, 1.0, rel_tol=1e-5) for a, b in zip(p_ei, p_lcb))
     # one point per answer the searcher read (the last may arrive after the last trial)
     assert 1 <= len(scalars["llm/prompt_tokens"]) <= searcher.llm_usage.succeeded
     assert all(t > 0 for t in scalars["llm/prompt_tokens"])

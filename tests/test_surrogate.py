@@ -132,6 +132,21 @@ def test_gp_state_round_trip():
     assert np.array_equal(gp.theta, clone.theta)
 
 
+def test_auto_warp_takes_the_log_scale_for_heavy_tailed_costs_only():
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 3))
+    valley = ((X - 0.3) ** 2).sum(axis=1)
+    heavy, smooth = MixedGP(3, seed=0, warp="auto"), MixedGP(3, seed=0, warp="auto")
+    heavy.fit(X, np.exp(12 * valley))  # orders of magnitude apart: its log is the smooth valley
+    smooth.fit(X, valley + 0.05 * np.sin(20 * X[:, 0]))
+    assert heavy._auto_warp == "log" and smooth._auto_warp == "standard"
+    # the chosen warp's model ranks held-out points well on the cost's own ordering
+    Xq = rng.random((200, 3))
+    assert spearmanr(heavy.predict(Xq)[0], ((Xq - 0.3) ** 2).sum(axis=1))[0] > 0.8
+    clone = MixedGP.from_state(json.loads(json.dumps(heavy.get_state())))
+    assert clone._auto_warp == "log"
+
+
 def test_gp_rejects_bad_input():
     gp = MixedGP(2)
     with pytest.raises(ValueError, match="finite"):
@@ -141,7 +156,7 @@ def test_gp_rejects_bad_input():
     with pytest.raises(RuntimeError, match="fit"):
         gp.predict(np.zeros((1, 2)))
     with pytest.raises(ValueError, match="warp"):
-        MixedGP(2, warp="log")
+        MixedGP(2, warp="box-cox")
 
 
 def test_gp_handles_duplicates_constants_and_one_point():

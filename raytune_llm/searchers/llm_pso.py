@@ -48,7 +48,8 @@ SURROGATE_OPTIONS = ("acquisition", "fantasy", "beta", "eta", "min_points", "win
 _SCREEN_KEYS = ("acquisition", "fantasy", "beta", "eta", "min_points")
 _GP_KEYS = ("window", "keep_best", "fit_points", "restarts", "warp", "max_iter")
 #: defaults of ``surrogate_options`` (the screen's and GP's other defaults are theirs)
-SURROGATE_DEFAULTS: dict[str, Any] = {"acquisition": "hedge", "max_iter": 50, "refit_every": 5, "refit_growth": 8,
+SURROGATE_DEFAULTS: dict[str, Any] = {"acquisition": "hedge", "warp": "auto", "max_iter": 50, "refit_every": 5,
+                                      "refit_growth": 8,
                                       "proposers": ("model", "perturb"), "model_candidates": 512,
                                       "model_refine": 0}
 
@@ -98,7 +99,9 @@ class LLMPSOSearcher(LLMSearcherBase):
         surrogate_options: with ``surrogate="gp"``: the screen's ``acquisition`` (``"hedge"``, the
             default: EI or LCB, whichever the run's results reward, GP-Hedge; ``"ei"``, ``"lcb"``,
             ``"mean"``), ``fantasy``, ``beta``, ``eta`` (hedge's learning rate), ``min_points``; the GP's ``window``,
-            ``keep_best``, ``fit_points``, ``restarts``, ``warp``, ``max_iter`` (L-BFGS iterations per
+            ``keep_best``, ``fit_points``, ``restarts``, ``warp`` (``"auto"``, the default: standardised or
+            log-scaled costs, whichever the marginal likelihood prefers at each refit; ``"standard"``,
+            ``"log"``, ``"rank"``), ``max_iter`` (L-BFGS iterations per
             hyperparameter fit, default 50); the refit schedule: hyperparameters are refitted when a
             trial completes, every ``max(refit_every, n // refit_growth)`` results (defaults 5, 8), never
             in ``suggest()``; ``proposers`` (default ``("model", "perturb")``) and
@@ -281,6 +284,9 @@ class LLMPSOSearcher(LLMSearcherBase):
     def _record_extra(self, step: int) -> None:
         if self.pso is not None:
             self.telemetry.scalar("swarm/diversity", self.pso.diversity(), step)
+        if self.screen is not None and self.screen.acquisition == "hedge":
+            for name, p in self.screen.hedge_probabilities().items():
+                self.telemetry.scalar(f"surrogate/p_{name}", p, step)
 
     def _nudge_if_seen(self, proposal: Any, flat: dict[str, Any]) -> dict[str, Any]:
         """Integer/categorical spaces make PSO land on tried configurations; move it slightly."""

@@ -34,7 +34,7 @@ from raytune_llm._checks import check_int
 from raytune_llm.surrogate.kinds import Kind, category, kinds_to_json, normalize_kinds
 
 SQRT5 = math.sqrt(5.0)
-WARPS = ("standard", "rank")
+WARPS = ("standard", "rank", "log", "auto")
 _NOISE_BOUNDS = (math.log(1e-6), math.log(0.5))
 _SIGNAL_BOUNDS = (math.log(0.05), math.log(20.0))
 _LENGTH_BOUNDS = (math.log(0.01), math.log(50.0))
@@ -85,6 +85,7 @@ class MixedGP:
         if warp not in WARPS:
             raise ValueError(f"warp must be one of {WARPS}, got {warp!r}")
         self.warp = warp
+        self._auto_warp = "standard"  # with warp="auto": the warp of the last hyperparameter fit
         self.rng = np.random.default_rng(seed)
         self._cont = np.array([j for j, k in enumerate(self.kinds) if k == "cont" or k[0] == "int"], dtype=int)
         self._cat = np.array([j for j, k in enumerate(self.kinds) if k != "cont" and k[0] == "cat"], dtype=int)
@@ -180,11 +181,13 @@ class MixedGP:
         if self.theta is None:
             starts += [np.clip(loc + scale * self.rng.standard_normal(len(loc)), lo, hi) for _ in range(self.restarts)]
         best_theta, best_val = starts[0], math.inf
+        self._last_nll = math.inf
         for t0 in starts:
             res = optimize.minimize(self._nll, t0, args=(C, K, y, D2, Dk), jac=True, method="L-BFGS-B",
                                     bounds=bounds, options={"maxiter": self.max_iter})
             if np.all(np.isfinite(res.x)) and res.fun < best_val:
                 best_theta, best_val = res.x, float(res.fun)
+        self._last_nll = best_val
         return np.asarray(best_theta, dtype=float)
 
     # ------------------------------------------------------------------ fit / predict
@@ -211,15 +214,33 @@ class MixedGP:
             chosen.update(rest[np.unique(np.linspace(0, len(rest) - 1, room).round().astype(int))].tolist())
         return np.array(sorted(chosen), dtype=int)
 
-    def _transform(self, y: np.ndarray) -> np.ndarray:
-        """Targets in model scale: standardised (or Gaussianised ranks), then shifted so that the
-        worst is 0, the prior mean: far from the data the model predicts the worst cost seen."""
-        if self.warp == "rank":
+    def _transform(self, y: np.ndarray, warp: str | None = None) -> np.ndarray:
+        """Targets in model scale: standardised (``"standard"``), Gaussianised ranks (``"rank"``) or
+        standardised ``log(y - min + (median - min) / 10)`` (``"log"``: heavy-tailed costs, orders of
+        magnitude apart), then shifted so that the worst is 0, the prior mean: far from the data the
+        model predicts the worst cost seen. ``"auto"`` uses the warp its last fit chose."""
+        warp = warp or (self._auto_warp if self.warp == "auto" else self.warp)
+        if warp == "rank":
             t = norm.ppf((rankdata(y) - 0.5) / len(y))
         else:
-            sd = float(y.std())
-            t = (y - y.mean()) / (sd if sd > 0 else 1.0)
+            z = np.log(y - y.min() + self._log_offset(y)) if warp == "log" else y
+            sd = float(z.std())
+            t = (z - z.mean()) / (sd if sd > 0 else 1.0)
         return t - t.max()
+
+    @staticmethod
+    def _log_offset(y: np.ndarray) -> float:
+        return max((float(np.median(y)) - float(y.min())) / 10, 1e-12)
+
+    def _log_jacobian(self, y: np.ndarray, sub: np.ndarray, warp: str) -> float:
+        """``-sum log |dt/dy|`` over ``y[sub]`` for the warp ``t`` fitted on ``y``: what turns the
+        likelihood of the warped targets into one of the costs, so that warps compare."""
+        if warp == "log":
+            shifted = y - y.min() + self._log_offset(y)
+            sd = float(np.log(shifted).std())
+            return float(np.log(shifted[sub]).sum() + len(sub) * math.log(sd if sd > 0 else 1.0))
+        sd = float(y.std())
+        return len(sub) * math.log(sd if sd > 0 else 1.0)
 
     def fit(self, X: np.ndarray, y: np.ndarray, *, optimize_hyperparameters: bool | None = None) -> MixedGP:
         """Condition on the history ``(X, y)`` (finite costs; the whole history, in time order).
@@ -240,17 +261,23 @@ class MixedGP:
         n_seen = len(y)
         keep = self.select(y)
         X, y = X[keep], y[keep]
-        yt = self._transform(y)
         refit = optimize_hyperparameters if optimize_hyperparameters is not None else (
             self.theta is None or n_seen - self._fitted_at >= self.refit_every or n_seen < self._fitted_at)
         if refit and len(y) >= 2:
             sub = self.select(y, self.fit_points, self.fit_points // 4, (self.fit_points * 3) // 8)
-            self.theta = self._optimize(*self._split(X[sub]), yt[sub])
+            if self.warp == "auto":  # the warp under which the costs are likelier (marginal likelihood)
+                fits = []
+                for warp in ("standard", "log"):
+                    theta = self._optimize(*self._split(X[sub]), self._transform(y, warp)[sub])
+                    fits.append((self._last_nll + self._log_jacobian(y, sub, warp), warp, theta))
+                _, self._auto_warp, self.theta = min(fits, key=lambda f: f[0])
+            else:
+                self.theta = self._optimize(*self._split(X[sub]), self._transform(y)[sub])
             self._fitted_at = n_seen
         elif self.theta is None:
             loc, _ = self._prior()
             self.theta = np.clip(loc, *np.array(self._bounds()).T)
-        self._set_posterior(X, yt)
+        self._set_posterior(X, self._transform(y))
         return self
 
     def _set_posterior(self, X: np.ndarray, yt: np.ndarray) -> None:
@@ -342,7 +369,7 @@ class MixedGP:
         """The settings, hyperparameters and RNG (JSON-able); the data are refitted on restore."""
         return {"dim": self.dim, "kinds": kinds_to_json(self.kinds), "refit_every": self.refit_every,
                 "window": self.window, "keep_best": self.keep_best, "keep_recent": self.keep_recent,
-                "restarts": self.restarts, "fit_points": self.fit_points, "warp": self.warp, "max_iter": self.max_iter,
+                "restarts": self.restarts, "fit_points": self.fit_points, "warp": self.warp, "auto_warp": self._auto_warp, "max_iter": self.max_iter,
                 "theta": None if self.theta is None else self.theta.tolist(), "fitted_at": self._fitted_at,
                 "rng": self.rng.bit_generator.state}
 
@@ -352,6 +379,7 @@ class MixedGP:
                  keep_best=state["keep_best"], keep_recent=state.get("keep_recent"), restarts=state["restarts"],
                  fit_points=state.get("fit_points", 128), warp=state["warp"], max_iter=state.get("max_iter", 200))
         gp.theta = None if state["theta"] is None else np.array(state["theta"], dtype=float)
+        gp._auto_warp = state.get("auto_warp", "standard")
         gp._fitted_at = int(state["fitted_at"])
         gp.rng.bit_generator.state = state["rng"]
         return gp

@@ -177,6 +177,11 @@ class SurrogateScreen:
             return lower_confidence_bound(mean, std, self.beta)
         return -log_expected_improvement(mean, std, self._fitted_gp().incumbent())
 
+    def hedge_probabilities(self) -> dict[str, float]:
+        """``"hedge"``'s probability of drawing each acquisition now (``softmax(eta * gains)``)."""
+        logits = np.exp(self.eta * (self.gains - self.gains.max()))
+        return dict(zip(HEDGE, (logits / logits.sum()).tolist()))
+
     def _hedge(self, candidates: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
         """GP-Hedge: reward the last nominees once a result came in, then draw this call's acquisition."""
         if self._nominees is not None and self._nominees[0] != len(self.y):
@@ -185,8 +190,7 @@ class SurrogateScreen:
         scores = [self._score(a, mean, std) for a in HEDGE]
         if self._nominees is None:
             self._nominees = (len(self.y), np.array([candidates[int(np.argmin(s))] for s in scores]))
-        logits = self.eta * (self.gains - self.gains.max())
-        chosen = int(self.hedge_rng.choice(len(HEDGE), p=np.exp(logits) / np.exp(logits).sum()))
+        chosen = int(self.hedge_rng.choice(len(HEDGE), p=list(self.hedge_probabilities().values())))
         self.hedge_chosen[chosen] += 1
         return scores[chosen]
 
