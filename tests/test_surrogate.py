@@ -145,6 +145,9 @@ def test_auto_warp_takes_the_log_scale_for_heavy_tailed_costs_only():
     assert spearmanr(heavy.predict(Xq)[0], ((Xq - 0.3) ** 2).sum(axis=1))[0] > 0.8
     clone = MixedGP.from_state(json.loads(json.dumps(heavy.get_state())))
     assert clone._auto_warp == "log"
+    plateau = MixedGP(3, seed=0, warp="auto")  # half the costs tied at the best: no log spike
+    plateau.fit(X, np.where(valley < np.median(valley), 0.0, np.exp(12 * valley)))
+    assert plateau._auto_warp == "standard"
 
 
 def test_gp_rejects_bad_input():
@@ -224,7 +227,7 @@ def test_screen_pending_trials_push_the_next_pick_away():
 
 
 def test_refined_model_proposals_land_closer_to_the_acquisition_optimum():
-    from raytune_llm.surrogate.proposers import model_proposals
+    from raytune_llm.surrogate.proposers import model_candidates, model_proposals
 
     rng = np.random.default_rng(0)
     screen = SurrogateScreen(6, acquisition="mean", seed=0)
@@ -238,6 +241,21 @@ def test_refined_model_proposals_land_closer_to_the_acquisition_optimum():
         gaps[refine] = [float(screen(b[None])[0]) for b in best]
     # the local search scores more points near the best ones: a lower acquisition on every seed
     assert all(g3 < g0 for g0, g3 in zip(gaps[0], gaps[3]))
+
+    class Rescaled:  # scores its first call on another scale, as "hedge" may draw LCB once and EI after
+        dim, calls = 6, 0
+
+        def history(self):
+            return screen.history()
+
+        def __call__(self, c):
+            self.calls += 1
+            return ((c - 0.37) ** 2).sum(axis=1) - (1000.0 if self.calls == 1 else 0.0)
+
+    first = model_candidates(*screen.history(), 6, kinds, 64, np.random.default_rng(0))
+    [best] = model_proposals(Rescaled(), kinds, 1, np.random.default_rng(0), candidates=64, refine=3)
+    # the whole pool is scored once at the end: a refined point wins, not the first call's by its scale
+    assert ((best - 0.37) ** 2).sum() < ((first - 0.37) ** 2).sum(axis=1).min()
     mixed = model_proposals(screen, ["cont"] * 4 + [("int", (0.1, 0.5, 0.9)), ("cat", 3)], 3,
                             np.random.default_rng(0), candidates=32, refine=2)
     assert all(x[4] in (0.1, 0.5, 0.9) and abs(x[5] * 3 % 1 - 0.5) < 1e-9 for x in mixed)  # on the grid
@@ -264,9 +282,15 @@ def test_hedge_draws_the_acquisition_its_gains_favour_and_learns_them_from_resul
     mean, std = screen.predict(cands)
     assert np.allclose(screen(cands), lower_confidence_bound(mean, std, screen.beta))
     assert np.allclose(screen.gains, expected) and sum(screen.hedge_chosen) == 2
+    # a saved screen goes on identically: the gains, the RNG's draws (at even odds) and the nominees
+    screen.gains[:] = 0.0
+    screen(cands)
     clone = SurrogateScreen.from_state(json.loads(json.dumps(screen.get_state())))
-    assert np.allclose(clone.gains, screen.gains) and clone.hedge_chosen == screen.hedge_chosen
-    assert np.allclose(clone(cands), screen(cands))  # the same draw: the RNG and the nominees round-trip
+    for k, x in enumerate(rng.random((4, 2))):
+        for s in (screen, clone):
+            s.observe(x, float(((x - 0.5) ** 2).sum()))
+        assert np.allclose(clone(cands), screen(cands)) and np.allclose(clone.gains, screen.gains), k
+    assert clone.hedge_chosen == screen.hedge_chosen and 0 < screen.hedge_chosen[0] < sum(screen.hedge_chosen)
     with pytest.raises(ValueError, match="eta"):
         SurrogateScreen(2, acquisition="hedge", eta=-1)
 

@@ -2,8 +2,9 @@
 
 Kernel: ``s2 * Matern52(continuous and integer coordinates, one lengthscale each)
 * exp(-sum_j w_j [c_j != c'_j])`` (an exponentiated overlap/Hamming kernel on the categories,
-one weight each) plus noise. Targets are standardised (or Gaussianised ranks, ``warp="rank"``)
-and the prior mean is the worst target (a pessimistic constant mean: a converged swarm's history
+one weight each) plus noise. Targets are standardised (or Gaussianised ranks, ``warp="rank"``; or
+log-scaled, ``warp="log"``; or either of standardised and log-scaled, whichever has the higher
+marginal likelihood at each hyperparameter fit, ``warp="auto"``) and the prior mean is the worst target (a pessimistic constant mean: a converged swarm's history
 covers one small region, and a GP reverting to the average there calls the unexplored rest better
 than what was seen; ``benchmarks/surrogate_fit.py`` measured the difference); predictions are in
 that model scale, a monotone transform of the cost, which is all a ranking or
@@ -56,7 +57,8 @@ class MixedGP:
         restarts: random starts of the first hyperparameter fit.
         fit_points: most points the hyperparameter fit uses (chosen from the window like the window
             from the history, a quarter of them the best); the posterior uses the whole window.
-        warp: ``"standard"`` (standardised targets) or ``"rank"`` (Gaussianised ranks).
+        warp: ``"standard"`` (standardised targets), ``"rank"`` (Gaussianised ranks), ``"log"``
+            (standardised log costs) or ``"auto"`` (standard or log by marginal likelihood).
         max_iter: L-BFGS-B iterations per start of a hyperparameter fit (bounds a refit's cost;
             later fits start from the last one, so few iterations suffice).
 
@@ -229,6 +231,14 @@ class MixedGP:
         return t - t.max()
 
     @staticmethod
+    def _log_warp_fits(y: np.ndarray) -> bool:
+        """Whether ``"auto"`` may try the log warp: not when a quarter of the costs sit (nearly) at
+        the minimum (a plateau, ties at the best), where the logarithm would spike them apart and its
+        Jacobian would buy it a likelihood the data do not support."""
+        low, high = float(y.min()), float(y.max())
+        return bool(np.mean(y - low <= 1e-6 * (high - low)) < 0.25)
+
+    @staticmethod
     def _log_offset(y: np.ndarray) -> float:
         return max((float(np.median(y)) - float(y.min())) / 10, 1e-12)
 
@@ -267,7 +277,7 @@ class MixedGP:
             sub = self.select(y, self.fit_points, self.fit_points // 4, (self.fit_points * 3) // 8)
             if self.warp == "auto":  # the warp under which the costs are likelier (marginal likelihood)
                 fits = []
-                for warp in ("standard", "log"):
+                for warp in ("standard", "log") if self._log_warp_fits(y) else ("standard",):
                     theta = self._optimize(*self._split(X[sub]), self._transform(y, warp)[sub])
                     fits.append((self._last_nll + self._log_jacobian(y, sub, warp), warp, theta))
                 _, self._auto_warp, self.theta = min(fits, key=lambda f: f[0])

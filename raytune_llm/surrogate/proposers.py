@@ -67,6 +67,8 @@ def model_proposals(screen: Any, kinds: Sequence[Any], k: int, rng: np.random.Ge
         sigma = 0.05 * 0.5 ** r * np.exp(rng.uniform(np.log(0.02), 0.0, (n, 1)))
         steps = snap(reflect(top[rng.integers(len(top), size=n)] + sigma * rng.standard_normal((n, screen.dim))), kinds)
         cands, scores = np.vstack([cands, steps]), np.concatenate([scores, np.asarray(screen(steps), dtype=float)])
+    if refine:  # one scoring of the whole pool: a screen may draw its acquisition per call (``"hedge"``)
+        scores = np.asarray(screen(cands), dtype=float)
     return [cands[i] for i in np.argsort(scores, kind="stable")[:k]]
 
 
