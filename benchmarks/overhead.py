@@ -10,9 +10,11 @@ per trial, and the p50 and p99 of ``suggest()``. Rows:
 * ``pso-gp``: LLMPSOSearcher(llm=None) with the surrogate's settings of 2026-12-06 (``surrogate="gp"``:
   screened moves, pending trials as fantasies, model-based and perturbation proposals; hyperparameter
   refits run in ``on_trial_complete``, so they count in the overhead per trial but not in ``suggest()``);
-* ``pso-gp-hedge-c32``: LLMPSOSearcher(llm=None)'s defaults since 2026-12-07 (GP-Hedge, 32 screened
-  candidate moves);
-* ``llm-pso (LLM takes 10 s)``: LLMPSOSearcher with a scripted LLM that answers after 10 s
+* ``pso-gp-hedge-c32``: ``pso-gp`` with GP-Hedge and 32 screened candidate moves; ``pso-gp-hedge-c32-autowarp``:
+  LLMPSOSearcher(llm=None)'s defaults since 2026-12-07 (that and the GP's warp chosen by its likelihood), as
+  ``benchmarks.searchers`` pins them;
+* ``llm-pso (LLM takes 10 s)``: LLMPSOSearcher (its defaults when the file was written) with a scripted LLM
+  that answers after 10 s
   (``wait_for_llm=False``, the default): what matters is that suggest() never waits for it;
 * ``llm-pso (instant LLM, every answer screened and gated)``: a scripted LLM answering at once
   and ``wait_for_llm=True``, so every answer is processed: the cost of prompt building, the
@@ -45,7 +47,7 @@ from ray.tune.search import Searcher
 
 from benchmarks.functions import FUNCTIONS
 from benchmarks.harness import BASELINES, close_searcher, make_searcher, run_searcher, warm_up, write_results
-from benchmarks.searchers import llm_history, pso_gp
+from benchmarks.searchers import llm_history
 from raytune_llm import LLMPSOSearcher, LLMSearcher
 from raytune_llm.llm.testing import ScriptedBackend
 
@@ -58,6 +60,7 @@ ROWS = {
     "pso": "pso",
     "pso-gp": "pso-gp",
     "pso-gp-hedge-c32": "pso-gp-hedge-c32",
+    "pso-gp-hedge-c32-autowarp": "pso-gp-hedge-c32-autowarp",
     "llm-pso-slow": "llm-pso (LLM takes 10 s)",
     "llm-pso-instant": "llm-pso (instant LLM, every answer screened and gated)",
     "sobol": "sobol",
@@ -77,8 +80,8 @@ def makers(rng: np.random.Generator) -> dict[str, Callable[[], Searcher]]:
 
     return {
         "pso": lambda: LLMPSOSearcher(seed=0, llm=None, surrogate=None, telemetry=False),
-        "pso-gp": lambda: pso_gp(0),
-        "pso-gp-hedge-c32": lambda: LLMPSOSearcher(seed=0, llm=None, telemetry=False),
+        **{name: (lambda name=name: make_searcher(name, 0))
+           for name in ("pso-gp", "pso-gp-hedge-c32", "pso-gp-hedge-c32-autowarp")},
         "llm-pso-slow": lambda: LLMPSOSearcher(
             seed=0, llm=ScriptedBackend([slow_answer], delay_s=10.0), telemetry=False,
             llm_timeout_s=60),

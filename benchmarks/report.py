@@ -50,8 +50,15 @@ SEARCHERS: dict[str, str] = {
                                       "configurations in the model's place",
     "pso-random-configs": "the control of `llm-pso`: the same pipeline fed uniformly random configurations",
     "pso": "LLMPSOSearcher(llm=None, surrogate=None): plain asynchronous PSO",
-    "pso-gp": "LLMPSOSearcher(llm=None) with its default `surrogate=\"gp\"`: the GP-screened asynchronous swarm "
-              "(pending-trial fantasies, model-based and perturbation proposers, trust region)",
+    "pso-gp": "LLMPSOSearcher(llm=None) with `surrogate=\"gp\"` as it was by default until 2026-12-06 (EI, 8 "
+              "screened candidate moves): the GP-screened asynchronous swarm (pending-trial fantasies, model-based "
+              "and perturbation proposers, trust region)",
+    "pso-gp-hedge-c32-autowarp": "LLMPSOSearcher(llm=None) with its defaults since 2026-12-07: `pso-gp` with the "
+                                 "acquisition GP-Hedge (EI or LCB, whichever the run's results reward), 32 screened "
+                                 "candidate moves, and the GP's target warp (standardised or log-scaled costs) chosen "
+                                 "by its marginal likelihood at each refit",
+    "pso-gp-hedge-c32": "`pso-gp` with the acquisition GP-Hedge (EI or LCB, whichever the run's results reward) and 32 "
+                        "screened candidate moves (the defaults since 2026-12-07 without the warp choice)",
     "llm": "LLMSearcher: embedded model, `batch_size=4`, `queue_target=0`, LLM answers waited for",
     "sobol": "LLMSearcher(llm=None): its Sobol space-filling fallback alone",
     "metallmix": "MetaLLMiXSearcher with the embedded model, from the seed meta-dataset without the task's data set",
@@ -70,11 +77,19 @@ SEARCHERS: dict[str, str] = {
                    "instead of a quarter",
     "pso-gp-rank": "`pso-gp` with the GP fitted to Gaussianised ranks of the costs (`warp=\"rank\"`) instead of "
                    "standardised costs",
+    "pso-gp-refine": "`pso-gp` with three rounds of local search of the acquisition after its 512 random and "
+                     "near-best candidates (`model_refine=3`)",
+    "pso-gp-c32": "`pso-gp` scoring 32 candidate moves per particle move instead of 8",
+    "pso-gp-notrust": "`pso-gp` without trust-region restarts (`stagnation=None`)",
+    "pso-gp-hedge": "`pso-gp` with the acquisition GP-Hedge (EI or LCB drawn by their gains) instead of EI",
 }
 
 PEERS = ("optuna", "hyperopt", "nevergrad-pso", "nevergrad-cma", "random")
 #: issue 32's peers (benchmarks.harness.GRID32_SEARCHERS without the base, pso)
 GRID32_PEERS = ("optuna", "optuna-gp", "optuna-cmaes", "hyperopt", "nevergrad-pso", "nevergrad-cma", "hebo", "random")
+#: the settings of ``pso-gp`` probed one by one (benchmarks/searchers.py ``_GP_VARIANTS``)
+_GP_PROBES = ("pso-gp-hedge-c32-autowarp", "pso-gp-hedge-c32", "pso-gp-hedge", "pso-gp-c32", "pso-gp-lcb", "pso-gp-half", "pso-gp-rank",
+              "pso-gp-refine", "pso-gp-notrust")
 _DATE_IN_NAME = re.compile(r"-(\d{4}-\d{2}-\d{2})$")
 
 
@@ -90,11 +105,12 @@ class Grid:
     control: tuple[str, str] | None  # (searcher, its control): one more paired row
     command: str
     intro: str
+    also: tuple[str, ...] = ()  # name prefixes of other grids' files whose runs this grid reads too
 
 
 GRIDS = (
     Grid("Function grid: LLM-PSO, plain PSO and peers", ("llm-pso-gated-reset-", "classical-grid-shifted-"), 100,
-         "pso", ("pso-gp", "llm-pso-gated-reset", "pso-random-configs-gated-reset", *PEERS),
+         "pso", ("pso-gp-hedge-c32-autowarp", "pso-gp", "llm-pso-gated-reset", "pso-random-configs-gated-reset", *PEERS),
          ("llm-pso-gated-reset", "pso-random-configs-gated-reset"), "python -m benchmarks functions",
          "Shifted test functions (optimum moved off the centre of the box), simulated clock, 100 evaluations, "
          "seeds 0-9; every searcher of a seed starts from the same points."),
@@ -107,36 +123,43 @@ GRIDS = (
          "LLMSearcher (the model proposes every trial from the history) against random search, its own Sobol "
          "fallback and Optuna: shifted functions, 30 evaluations, seeds 0-9."),
     Grid("Wider function grid: more families, shifted and rotated", ("grid32-functions-",), 100, "pso",
-         ("pso-gp", *GRID32_PEERS), None, "python -m benchmarks.harness --preset grid32",
+         ("pso-gp-hedge-c32-autowarp", "pso-gp", *GRID32_PEERS), None, "python -m benchmarks.harness --preset grid32",
          "Plain asynchronous PSO against the peers on the added function families (Schwefel, "
          "Zakharov, ill-conditioned ellipsoid, bent cigar, Michalewicz, step), each shifted and rotated about its "
          "optimum; value = regret (every optimum is 0); simulated clock, 100 evaluations, seeds 0-9. The subset "
-         "of the `grid32` preset that fits a 2-core CPU dev machine: 5-D and 10-D, 4 trials in flight."),
+         "of the `grid32` preset that fits a 2-core CPU dev machine: 5-D and 10-D with 1, 4 and 8 trials in "
+         "flight, 20-D with 4; Optuna's GP sampler (`optuna-gp`, slow) only at 5-D and 10-D with 4 in flight."),
     Grid("Categorical table: NAS-Bench-Graph", ("grid32-nasbench-",), 50, "pso",
-         ("pso-gp", *GRID32_PEERS), None, "python -m benchmarks.harness --preset grid32-table",
+         ("pso-gp-hedge-c32-autowarp", "pso-gp", *GRID32_PEERS), None,
+         "python -m benchmarks.harness --preset grid32-table",
          "Plain asynchronous PSO against the peers on a categorical tabular benchmark: NAS-Bench-Graph's Cora, "
          "CiteSeer and PubMed tables (26,206 graph-network architectures, five categorical parameters; "
          "benchmarks/tabular.py); value = regret in validation-accuracy points against the table's best; "
          "50 evaluations, 1, 4 and 8 in flight, seeds 0-9."),
     Grid("Settings of the GP-screened swarm, probed: function grids", ("gp-variants-grid32-", "gp-variants-classical-"),
-         100, "pso-gp", ("pso-gp-lcb", "pso-gp-half", "pso-gp-rank"), None,
-         "python -m benchmarks.harness --import benchmarks.searchers --searchers pso-gp,pso-gp-lcb,pso-gp-half,"
-         "pso-gp-rank ...",
-         "Would another acquisition, more model-based proposals or a rank-warped GP make `pso-gp` better? Its "
-         "defaults against one change each, on the cells of the two function grids above (100 evaluations; seeds "
-         "0-9, and for LCB also 10-19)."),
+         100, "pso-gp", _GP_PROBES, None,
+         "python -m benchmarks.harness --import benchmarks.searchers --searchers pso-gp,pso-gp-lcb,pso-gp-hedge,...",
+         "Which settings make `pso-gp` (the defaults until 2026-12-06) better? Against one change each (two for "
+         "`pso-gp-hedge-c32`, three for `pso-gp-hedge-c32-autowarp`, the defaults since 2026-12-07), on the cells "
+         "of the two function grids above at 4 (the added families) and 1 and 8 (the classical functions) in flight "
+         "(100 evaluations; seeds 0-9, and for LCB, GP-Hedge, 32 candidates and the warp choice also 10-19).",
+         also=("grid32-functions-pso-gp-", "classical-grid-shifted-pso-gp-")),
     Grid("Settings of the GP-screened swarm, probed: NAS-Bench-Graph", ("gp-variants-nasbench-",), 50, "pso-gp",
-         ("pso-gp-lcb", "pso-gp-half", "pso-gp-rank"), None,
+         _GP_PROBES, None,
          "python -m benchmarks.harness --import benchmarks.searchers --preset grid32-table --searchers pso-gp,"
-         "pso-gp-lcb,pso-gp-half,pso-gp-rank",
+         "pso-gp-lcb,pso-gp-hedge,...",
          "The same changes on the categorical table (50 evaluations, 1, 4 and 8 in flight; seeds 0-9, and for "
-         "LCB also 10-19)."),
+         "LCB also 10-19).", also=("grid32-nasbench-pso-gp-",)),
 )
 
 #: the other benchmarks: (section title, name prefix of its files, what to run)
 SINGLE = (
     ("Ray Tune task: CNN", "tasks-cnn-", "python -m benchmarks tasks"),
     ("Ray Tune task: LSTM", "tasks-lstm-", "python -m benchmarks tasks"),
+    ("Ray Tune task: CNN, the GP-screened swarm", "tasks-cnn-pso-gp-",
+     "python -m benchmarks.tasks --tasks cnn --searchers pso-gp-hedge-c32,pso,optuna"),
+    ("Ray Tune task: LSTM, the GP-screened swarm", "tasks-lstm-pso-gp-",
+     "python -m benchmarks.tasks --tasks lstm --searchers pso-gp-hedge-c32,pso,optuna"),
     ("MetaLLMiX, leave one data set out", "metallmix-loo-", "python -m benchmarks metallmix-loo"),
     ("Searcher overhead and suggest() latency", "overhead-", "python -m benchmarks overhead"),
     ("LLM backends: embedded model latency and worker overhead", "llm-backends-", "python -m benchmarks.llm_backends"),
@@ -246,8 +269,8 @@ def merge_newest(results: Path, names: Sequence[str]) -> dict[compare.Cell, dict
 
 def grid_files(results: Path, grid: Grid, files: Sequence[str]) -> list[str]:
     """The harness files of ``grid``: its name prefixes (not a longer grid's), its budget."""
-    return [n for n in files if n.startswith(grid.prefixes) and not n.startswith(_longer_prefixes(grid))
-            and _budgets(results, n) == {grid.budget}]
+    return [n for n in files if (n.startswith(grid.prefixes) and not n.startswith(_longer_prefixes(grid))
+                                 or grid.also and n.startswith(grid.also)) and _budgets(results, n) == {grid.budget}]
 
 
 def grid_section(results: Path, grid: Grid, files: Sequence[str]) -> tuple[str, list[str]]:
@@ -286,7 +309,7 @@ def _longer_prefixes(grid: Grid) -> tuple[str, ...]:
 
 
 #: issue 32's goals are measured for this searcher, on these grids (by a name prefix of theirs)
-GOALS_SEARCHER = "pso-gp"
+GOALS_SEARCHER = "pso-gp-hedge-c32-autowarp"
 GOALS_FUNCTION_GRIDS = {"grid32-functions-": "the added families", "classical-grid-shifted-": "classical functions"}
 GOALS_TABLE_GRID = "grid32-nasbench-"
 

@@ -123,15 +123,16 @@ def _traced(searcher: str, seed: int, best: float, *, function: str, budget: int
 def test_issue32_goals_are_measured_against_peers_tpe_and_plain_pso(tmp_path: Path) -> None:
     folder = tmp_path / "results"
     folder.mkdir()
-    assert "No runs of `pso-gp` yet" in report.render(folder)
+    me = report.GOALS_SEARCHER
+    assert f"No runs of `{me}` yet" in report.render(folder)
     f = "zakharov-shift1-rot1"
     runs = [*(_traced("pso", s, b, function=f, budget=100, reached_at=51) for s, b in enumerate((4.0, 5.0, 6.0))),
-            *(_traced("pso-gp", s, b, function=f, budget=100, reached_at=21) for s, b in enumerate((1.0, 2.0, 3.0))),
+            *(_traced(me, s, b, function=f, budget=100, reached_at=21) for s, b in enumerate((1.0, 2.0, 3.0))),
             *(_traced("optuna", s, b, function=f, budget=100, reached_at=1) for s, b in enumerate((3.0, 1.0, 9.0))),
             *(_traced("random", s, 10.0, function=f, budget=100, reached_at=1) for s in range(3))]
     _write(folder, "grid32-functions-2026-12-06", runs, date="2026-12-06T00:00:00+00:00")
     t = "nasbench_graph_cora"
-    table = [*(_traced("pso-gp", s, 0.5, function=t, budget=50, reached_at=1) for s in range(3)),
+    table = [*(_traced(me, s, 0.5, function=t, budget=50, reached_at=1) for s in range(3)),
              *(_traced("optuna", s, b, function=t, budget=50, reached_at=1) for s, b in enumerate((0.5, 1.0, 1.0)))]
     _write(folder, "grid32-nasbench-2026-12-06", table, date="2026-12-06T00:00:00+00:00")
     page = report.render(folder)
