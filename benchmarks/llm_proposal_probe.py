@@ -502,8 +502,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompts = {tag: sum(r["prompt"] == tag for r in records) for tag in sorted({r["prompt"] for r in records})}
     notes = (f"{len(probes)} probes ({', '.join(f'{n} {t}' for t, n in prompts.items())} prompts) from "
              f"{args.problems} problems per source, runs of {args.budget} trials (seed {args.seed}), model "
-             f"`{args.llm}`" + (f" without and with (llm_lora) the LoRA adapter `{args.lora}` ({adapter_provenance(args.lora)})"
-                if args.lora else "")
+             f"`{args.llm}`" + (f" without and with (llm_lora) the LoRA adapter `{args.lora}` "
+                                f"({adapter_provenance(args.lora)})" if args.lora else "")
              + f", temperature {TEMPERATURE}, {time.perf_counter() - start:.0f} s. Each proposer makes as many "
              "configurations as the request asks for; 'beats the best shown': one of them is better than every "
              "trial the prompt shows (a failed answer or one without a valid configuration does not). Gain: the "

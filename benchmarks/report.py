@@ -88,8 +88,8 @@ PEERS = ("optuna", "hyperopt", "nevergrad-pso", "nevergrad-cma", "random")
 #: issue 32's peers (benchmarks.harness.GRID32_SEARCHERS without the base, pso)
 GRID32_PEERS = ("optuna", "optuna-gp", "optuna-cmaes", "hyperopt", "nevergrad-pso", "nevergrad-cma", "hebo", "random")
 #: the settings of ``pso-gp`` probed one by one (benchmarks/searchers.py ``_GP_VARIANTS``)
-_GP_PROBES = ("pso-gp-hedge-c32-autowarp", "pso-gp-hedge-c32", "pso-gp-hedge", "pso-gp-c32", "pso-gp-lcb", "pso-gp-half", "pso-gp-rank",
-              "pso-gp-refine", "pso-gp-notrust")
+_GP_PROBES = ("pso-gp-hedge-c32-autowarp", "pso-gp-hedge-c32", "pso-gp-hedge", "pso-gp-c32", "pso-gp-lcb",
+              "pso-gp-half", "pso-gp-rank", "pso-gp-refine", "pso-gp-notrust")
 _DATE_IN_NAME = re.compile(r"-(\d{4}-\d{2}-\d{2})$")
 
 
@@ -110,7 +110,8 @@ class Grid:
 
 GRIDS = (
     Grid("Function grid: LLM-PSO, plain PSO and peers", ("llm-pso-gated-reset-", "classical-grid-shifted-"), 100,
-         "pso", ("pso-gp-hedge-c32-autowarp", "pso-gp", "llm-pso-gated-reset", "pso-random-configs-gated-reset", *PEERS),
+         "pso", ("pso-gp-hedge-c32-autowarp", "pso-gp", "llm-pso-gated-reset", "pso-random-configs-gated-reset",
+                 *PEERS),
          ("llm-pso-gated-reset", "pso-random-configs-gated-reset"), "python -m benchmarks functions",
          "Shifted test functions (optimum moved off the centre of the box), simulated clock, 100 evaluations, "
          "seeds 0-9; every searcher of a seed starts from the same points."),

@@ -43,14 +43,14 @@ SURROGATES = ("gp", None)
 #: origins of the proposals that compete for replaced particles (counted by the gate)
 PROPOSERS = ("llm", "model", "perturb")
 #: ``surrogate_options`` keys: the screen's, the GP's, the refit schedule's and the proposers'
-SURROGATE_OPTIONS = ("acquisition", "fantasy", "beta", "eta", "min_points", "window", "keep_best", "fit_points", "restarts",
-                     "warp", "max_iter", "refit_every", "refit_growth", "proposers", "model_candidates", "model_refine")
+SURROGATE_OPTIONS = ("acquisition", "fantasy", "beta", "eta", "min_points", "window", "keep_best", "fit_points",
+                     "restarts", "warp", "max_iter", "refit_every", "refit_growth", "proposers", "model_candidates",
+                     "model_refine")
 _SCREEN_KEYS = ("acquisition", "fantasy", "beta", "eta", "min_points")
 _GP_KEYS = ("window", "keep_best", "fit_points", "restarts", "warp", "max_iter")
 #: defaults of ``surrogate_options`` (the screen's and GP's other defaults are theirs)
 SURROGATE_DEFAULTS: dict[str, Any] = {"acquisition": "hedge", "warp": "auto", "max_iter": 50, "refit_every": 5,
-                                      "refit_growth": 8,
-                                      "proposers": ("model", "perturb"), "model_candidates": 512,
+                                      "refit_growth": 8, "proposers": ("model", "perturb"), "model_candidates": 512,
                                       "model_refine": 0}
 
 

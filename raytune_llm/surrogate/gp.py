@@ -4,9 +4,9 @@ Kernel: ``s2 * Matern52(continuous and integer coordinates, one lengthscale each
 * exp(-sum_j w_j [c_j != c'_j])`` (an exponentiated overlap/Hamming kernel on the categories,
 one weight each) plus noise. Targets are standardised (or Gaussianised ranks, ``warp="rank"``; or
 log-scaled, ``warp="log"``; or either of standardised and log-scaled, whichever has the higher
-marginal likelihood at each hyperparameter fit, ``warp="auto"``) and the prior mean is the worst target (a pessimistic constant mean: a converged swarm's history
-covers one small region, and a GP reverting to the average there calls the unexplored rest better
-than what was seen; ``benchmarks/surrogate_fit.py`` measured the difference); predictions are in
+marginal likelihood at each hyperparameter fit, ``warp="auto"``) and the prior mean is the worst
+target (a pessimistic constant mean: a converged swarm's history covers one small region, and a GP
+reverting to the average there calls the unexplored rest better than what was seen; ``benchmarks/surrogate_fit.py`` measured the difference); predictions are in
 that model scale, a monotone transform of the cost, which is all a ranking or
 an acquisition needs (:meth:`MixedGP.incumbent` is the best target in the same scale).
 
@@ -172,7 +172,8 @@ class MixedGP:
         z = (theta - loc) / scale
         return float(nll + 0.5 * (z ** 2).sum()), grad + z / scale
 
-    def _optimize(self, C: np.ndarray, K: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _optimize(self, C: np.ndarray, K: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+        """The MAP hyperparameters for targets ``y`` and their objective (negative log posterior)."""
         D2 = (C.T[:, :, None] - C.T[:, None, :]) ** 2 if len(self._cont) else np.zeros((0, len(y), len(y)))
         Dk = (K.T[:, :, None] != K.T[:, None, :]).astype(float) if len(self._cat) else np.zeros((0, len(y), len(y)))
         loc, scale = self._prior()
@@ -183,14 +184,12 @@ class MixedGP:
         if self.theta is None:
             starts += [np.clip(loc + scale * self.rng.standard_normal(len(loc)), lo, hi) for _ in range(self.restarts)]
         best_theta, best_val = starts[0], math.inf
-        self._last_nll = math.inf
         for t0 in starts:
             res = optimize.minimize(self._nll, t0, args=(C, K, y, D2, Dk), jac=True, method="L-BFGS-B",
                                     bounds=bounds, options={"maxiter": self.max_iter})
             if np.all(np.isfinite(res.x)) and res.fun < best_val:
                 best_theta, best_val = res.x, float(res.fun)
-        self._last_nll = best_val
-        return np.asarray(best_theta, dtype=float)
+        return np.asarray(best_theta, dtype=float), best_val
 
     # ------------------------------------------------------------------ fit / predict
     def select(self, y: np.ndarray, window: int | None = None, keep_best: int | None = None,
@@ -225,10 +224,14 @@ class MixedGP:
         if warp == "rank":
             t = norm.ppf((rankdata(y) - 0.5) / len(y))
         else:
-            z = np.log(y - y.min() + self._log_offset(y)) if warp == "log" else y
+            z = self._warped(y, warp)
             sd = float(z.std())
             t = (z - z.mean()) / (sd if sd > 0 else 1.0)
         return t - t.max()
+
+    def _warped(self, y: np.ndarray, warp: str) -> np.ndarray:
+        """The costs before standardisation: ``log(y - min + offset)`` for ``"log"``, else ``y``."""
+        return np.log(y - y.min() + self._log_offset(y)) if warp == "log" else y
 
     @staticmethod
     def _log_warp_fits(y: np.ndarray) -> bool:
@@ -244,13 +247,12 @@ class MixedGP:
 
     def _log_jacobian(self, y: np.ndarray, sub: np.ndarray, warp: str) -> float:
         """``-sum log |dt/dy|`` over ``y[sub]`` for the warp ``t`` fitted on ``y``: what turns the
-        likelihood of the warped targets into one of the costs, so that warps compare."""
-        if warp == "log":
-            shifted = y - y.min() + self._log_offset(y)
-            sd = float(np.log(shifted).std())
-            return float(np.log(shifted[sub]).sum() + len(sub) * math.log(sd if sd > 0 else 1.0))
-        sd = float(y.std())
-        return len(sub) * math.log(sd if sd > 0 else 1.0)
+        likelihood of the warped targets into one of the costs, so that warps compare. With
+        ``t = (z - mean) / sd``: ``len(sub) log sd``, plus ``sum z`` for ``z = log(...)``
+        (``dz/dy = exp(-z)``)."""
+        z = self._warped(y, warp)
+        sd = float(z.std())
+        return float((z[sub].sum() if warp == "log" else 0.0) + len(sub) * math.log(sd if sd > 0 else 1.0))
 
     def fit(self, X: np.ndarray, y: np.ndarray, *, optimize_hyperparameters: bool | None = None) -> MixedGP:
         """Condition on the history ``(X, y)`` (finite costs; the whole history, in time order).
@@ -278,11 +280,11 @@ class MixedGP:
             if self.warp == "auto":  # the warp under which the costs are likelier (marginal likelihood)
                 fits = []
                 for warp in ("standard", "log") if self._log_warp_fits(y) else ("standard",):
-                    theta = self._optimize(*self._split(X[sub]), self._transform(y, warp)[sub])
-                    fits.append((self._last_nll + self._log_jacobian(y, sub, warp), warp, theta))
+                    theta, nll = self._optimize(*self._split(X[sub]), self._transform(y, warp)[sub])
+                    fits.append((nll + self._log_jacobian(y, sub, warp), warp, theta))
                 _, self._auto_warp, self.theta = min(fits, key=lambda f: f[0])
             else:
-                self.theta = self._optimize(*self._split(X[sub]), self._transform(y)[sub])
+                self.theta, _ = self._optimize(*self._split(X[sub]), self._transform(y)[sub])
             self._fitted_at = n_seen
         elif self.theta is None:
             loc, _ = self._prior()
@@ -379,7 +381,8 @@ class MixedGP:
         """The settings, hyperparameters and RNG (JSON-able); the data are refitted on restore."""
         return {"dim": self.dim, "kinds": kinds_to_json(self.kinds), "refit_every": self.refit_every,
                 "window": self.window, "keep_best": self.keep_best, "keep_recent": self.keep_recent,
-                "restarts": self.restarts, "fit_points": self.fit_points, "warp": self.warp, "auto_warp": self._auto_warp, "max_iter": self.max_iter,
+                "restarts": self.restarts, "fit_points": self.fit_points, "warp": self.warp,
+                "auto_warp": self._auto_warp, "max_iter": self.max_iter,
                 "theta": None if self.theta is None else self.theta.tolist(), "fitted_at": self._fitted_at,
                 "rng": self.rng.bit_generator.state}
 

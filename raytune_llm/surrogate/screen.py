@@ -59,8 +59,8 @@ class SurrogateScreen:
     """
 
     def __init__(self, dim: int, *, kinds: Sequence[Any] | None = None, model: str = "gp",
-                 acquisition: str = "ei", fantasy: str = "believer", beta: float = 2.0, eta: float = 1.0, min_points: int = 3,
-                 seed: int | None = None, gp_options: dict[str, Any] | None = None) -> None:
+                 acquisition: str = "ei", fantasy: str = "believer", beta: float = 2.0, eta: float = 1.0,
+                 min_points: int = 3, seed: int | None = None, gp_options: dict[str, Any] | None = None) -> None:
         self.dim = check_int("dim", dim, minimum=1)
         self.kinds = normalize_kinds(kinds, self.dim)
         for name, value, allowed in (("model", model, MODELS), ("acquisition", acquisition, ACQUISITIONS),
@@ -161,7 +161,9 @@ class SurrogateScreen:
         return self._fitted_gp().predict(candidates)
 
     def __call__(self, candidates: np.ndarray) -> np.ndarray:
-        """Scores of ``candidates`` (rows of unit-cube points), lower is better."""
+        """Scores of ``candidates`` (rows of unit-cube points), lower is better. Scores of one call
+        compare; those of two calls may not (``"hedge"`` draws its acquisition per call): score
+        everything that must be ranked together in one call."""
         candidates = np.atleast_2d(np.asarray(candidates, dtype=float))
         if self.n_finite < self.min_points:
             return np.zeros(len(candidates))
