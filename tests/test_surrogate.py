@@ -322,3 +322,39 @@ def test_screen_refresh_conditions_now_so_scoring_does_not_fit(monkeypatch):
     assert calls == []  # refreshed: scoring only adds the pending trial
     with pytest.raises(ValueError, match="max_iter must be an int >= 1"):
         MixedGP(2, max_iter=0)
+
+
+def test_local_steps_redraw_categories_instead_of_stepping_across_their_cells():
+    from raytune_llm.surrogate.proposers import local_steps, model_candidates, perturb_proposals
+
+    kinds = ["cont", ("cat", 9), ("cat", 9)]
+    centre = np.array([0.5, (0 + 0.5) / 9, (4 + 0.5) / 9])
+    steps = local_steps(np.repeat(centre[None], 4000, axis=0), 0.2, kinds, np.random.default_rng(0))
+    cats = np.floor(steps[:, 1:] * 9).astype(int)
+    changed = cats != [0, 4]
+    # each category is kept or redrawn with probability 0.2, to any other category alike: a Gaussian
+    # step of width 0.2 would mostly land on the neighbouring cells (1; 3 and 5) and never on 8
+    assert 0.15 < changed.mean() < 0.25
+    for col, start in ((0, 0), (1, 4)):
+        moved = cats[changed[:, col], col]
+        assert set(moved.tolist()) == set(range(9)) - {start}
+        assert np.bincount(moved, minlength=9).max() < 2.5 * len(moved) / 8
+    assert np.all(np.abs(steps[:, 1:] * 9 % 1 - 0.5) < 1e-9)  # at the cells' centres
+    # a space of categories alone: every step differs from its centre in at least one category
+    only = local_steps(np.repeat(centre[None, 1:], 500, axis=0), 0.2, kinds[1:], np.random.default_rng(1))
+    assert np.all(np.any(np.floor(only * 9).astype(int) != [0, 4], axis=1))
+    # the proposers use them: no local proposal repeats the point of a one-point categorical history
+    X, y = np.array([[0.5 / 9, 4.5 / 9]]), np.array([1.0])
+    rng = np.random.default_rng(2)
+    near = model_candidates(X, y, 2, kinds[1:], 200, rng)[100:]
+    assert not np.any(np.all(np.isclose(near, X[0]), axis=1))
+    assert not any(np.allclose(x, X[0]) for x in perturb_proposals(X, y, kinds[1:], 30, rng))
+
+
+def test_local_steps_leave_continuous_spaces_to_the_gaussian_step():
+    from raytune_llm.surrogate.proposers import local_steps, reflect
+
+    centres = np.random.default_rng(0).random((50, 3))
+    got = local_steps(centres, 0.1, ["cont"] * 3, np.random.default_rng(1))
+    want = reflect(centres + 0.1 * np.random.default_rng(1).standard_normal((50, 3)))
+    assert np.array_equal(got, want)  # the same draws: recorded runs of continuous spaces reproduce

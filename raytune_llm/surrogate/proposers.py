@@ -6,6 +6,9 @@
 
 Both read the history in the unit cube (``X``, costs ``y``, lower is better) and return unit-cube
 points snapped to the coordinates' kinds (integers on their grid, categories at a cell's centre).
+Their local steps (:func:`local_steps`) move continuous and integer coordinates by Gaussian steps and
+categorical ones by redrawing a category: a category's neighbour in the list of choices is no nearer
+than any other, so a Gaussian step across category cells would be a float rounded into a category.
 :class:`~raytune_llm.searchers.LLMPSOSearcher` offers them at its gate beside the LLM's answers;
 ``benchmarks/llm_proposal_probe.py`` uses the same ones as controls of the LLM's proposals.
 
@@ -29,7 +32,7 @@ import numpy as np
 
 from raytune_llm.surrogate.kinds import snap
 
-__all__ = ["model_candidates", "model_proposals", "perturb_proposals", "reflect"]
+__all__ = ["local_steps", "model_candidates", "model_proposals", "perturb_proposals", "reflect"]
 
 
 def reflect(x: np.ndarray) -> np.ndarray:
@@ -37,16 +40,41 @@ def reflect(x: np.ndarray) -> np.ndarray:
     return np.clip(np.where(x < 0, -x, np.where(x > 1, 2 - x, x)), 0.0, 1.0)
 
 
+def local_steps(centres: np.ndarray, sigma: np.ndarray | float, kinds: Sequence[Any], rng: np.random.Generator,
+                *, redraw: float = 0.2) -> np.ndarray:
+    """Steps around the rows of ``centres`` (unit cube), snapped: continuous and integer coordinates
+    move by Gaussian steps of width ``sigma`` (a scalar or one per row), mirrored at the faces; each
+    categorical coordinate keeps its centre's category or, with probability ``redraw``, takes another
+    one, uniformly; in a space of categories alone at least one changes (a step never repeats its
+    centre). Without categorical coordinates the random draws are those of the Gaussian step alone."""
+    centres = np.atleast_2d(np.asarray(centres, dtype=float))
+    n, dim = centres.shape
+    steps = reflect(centres + np.reshape(sigma, (-1, 1)) * rng.standard_normal((n, dim)))
+    cats = [(j, k[1]) for j, k in enumerate(kinds) if k != "cont" and k[0] == "cat" and k[1] > 1]
+    if cats:
+        cols = np.array([j for j, _ in cats])
+        sizes = np.array([m for _, m in cats])
+        change = rng.random((n, len(cats))) < redraw
+        if len(cats) == dim:
+            change[np.arange(n), rng.integers(len(cats), size=n)] = True
+        # another category: the centre's plus 1 .. m-1 places, modulo m
+        shift = 1 + np.floor(rng.random((n, len(cats))) * (sizes - 1)).astype(int)
+        now = np.floor(np.clip(centres[:, cols], 0.0, 1.0 - 1e-12) * sizes).astype(int)
+        steps[:, cols] = (np.where(change, (now + shift) % sizes, now) + 0.5) / sizes
+    return snap(steps, kinds)
+
+
 def model_candidates(X: np.ndarray, y: np.ndarray, dim: int, kinds: Sequence[Any], n: int,
                      rng: np.random.Generator) -> np.ndarray:
-    """``n`` candidate points: half uniform, half Gaussian steps (width log-uniform in [0.005, 0.2])
-    around the five best of the history ``(X, y)`` (all uniform without a history), snapped."""
+    """``n`` candidate points: half uniform, half local steps (:func:`local_steps`, Gaussian widths
+    log-uniform in [0.005, 0.2]) around the five best of the history ``(X, y)`` (all uniform without
+    a history), snapped."""
     cands = rng.random((n - n // 2, dim))
     if len(y):
         top = X[np.argsort(y, kind="stable")[:5]]
         centres = top[rng.integers(len(top), size=n // 2)]
         sigma = np.exp(rng.uniform(np.log(0.005), np.log(0.2), (n // 2, 1)))
-        cands = np.vstack([cands, reflect(centres + sigma * rng.standard_normal((n // 2, dim)))])
+        return np.vstack([snap(cands, kinds), local_steps(centres, sigma, kinds, rng)])
     return snap(cands, kinds)
 
 
@@ -56,7 +84,8 @@ def model_proposals(screen: Any, kinds: Sequence[Any], k: int, rng: np.random.Ge
     history) by the screen's acquisition (pending trials as fantasies), best first.
 
     ``refine`` rounds of local search follow: each scores ``candidates // 2`` Gaussian steps around
-    the eight best points so far, the widths log-uniform up to 0.05 and halved at every round (a
+    the eight best points so far (:func:`local_steps`), the widths log-uniform up to 0.05 and halved
+    at every round (a
     random search finds an acquisition's basin, not its optimum, which is narrow late in a run)."""
     X, y = screen.history()
     cands = model_candidates(X, y, screen.dim, kinds, candidates, rng)
@@ -65,7 +94,7 @@ def model_proposals(screen: Any, kinds: Sequence[Any], k: int, rng: np.random.Ge
     for r in range(refine):
         top = cands[np.argsort(scores, kind="stable")[:8]]
         sigma = 0.05 * 0.5 ** r * np.exp(rng.uniform(np.log(0.02), 0.0, (n, 1)))
-        steps = snap(reflect(top[rng.integers(len(top), size=n)] + sigma * rng.standard_normal((n, screen.dim))), kinds)
+        steps = local_steps(top[rng.integers(len(top), size=n)], sigma, kinds, rng)
         cands, scores = np.vstack([cands, steps]), np.concatenate([scores, np.asarray(screen(steps), dtype=float)])
     if refine:  # one scoring of the whole pool: a screen may draw its acquisition per call (``"hedge"``)
         scores = np.asarray(screen(cands), dtype=float)
@@ -74,17 +103,10 @@ def model_proposals(screen: Any, kinds: Sequence[Any], k: int, rng: np.random.Ge
 
 def perturb_proposals(X: np.ndarray, y: np.ndarray, kinds: Sequence[Any], k: int,
                       rng: np.random.Generator) -> list[np.ndarray]:
-    """``k`` Gaussian steps (width log-uniform in [0.01, 0.1]) around the three best of the history,
-    in turn; a categorical coordinate is redrawn with probability 0.2. Empty without a history."""
+    """``k`` local steps (:func:`local_steps`, Gaussian width log-uniform in [0.01, 0.1]) around the
+    three best of the history, in turn. Empty without a history."""
     if not len(y):
         return []
     top = X[np.argsort(y, kind="stable")[:3]]
-    dim = X.shape[1]
-    out = []
-    for i in range(k):
-        x = reflect(top[i % len(top)] + np.exp(rng.uniform(np.log(0.01), np.log(0.1))) * rng.standard_normal(dim))
-        for j, kind in enumerate(kinds):
-            if kind != "cont" and kind[0] == "cat" and rng.random() < 0.2:
-                x[j] = (rng.integers(kind[1]) + 0.5) / kind[1]
-        out.append(snap(x, kinds))
-    return out
+    return [local_steps(top[i % len(top)], np.exp(rng.uniform(np.log(0.01), np.log(0.1))), kinds, rng)[0]
+            for i in range(k)]
