@@ -185,6 +185,24 @@ def test_the_swarm_learns_the_best_category(categorical):
     assert np.mean([math.floor(p.x[2] * 4) == 2 for p in late]) > 0.6
 
 
+def test_a_perturbation_changes_categories_to_other_ones_and_never_repeats_its_centre():
+    pso = AsyncPSO(3, swarm_size=4, seed=0, kinds=[("cat", 5)] * 3)
+    p = pso.particles[0]
+    p.probs = [np.array([0.6, 0.1, 0.1, 0.1, 0.1]), np.full(5, 0.2), np.full(5, 0.2)]
+    centre = np.array([0.1, 0.5, 0.9])  # categories 0, 2, 4
+    steps = np.array([pso._perturb(p, centre) for _ in range(3000)])
+    cats = np.floor(steps * 5).astype(int)
+    assert np.all(np.any(cats != [0, 2, 4], axis=1))  # all categorical: never the centre again
+    moved = cats[cats[:, 0] != 0, 0]
+    assert set(moved.tolist()) == {1, 2, 3, 4}  # another category, from the vector without the centre's
+    assert np.all(np.abs(steps * 5 % 1 - 0.5) < 1e-9)
+    # beside a float, a category changes with probability 0.2 and the centre may come back
+    mixed = AsyncPSO(2, swarm_size=4, seed=0, kinds=["cont", ("cat", 5)])
+    q = mixed.particles[0]
+    changed = [math.floor(mixed._perturb(q, np.array([0.5, 0.1]))[1] * 5) != 0 for _ in range(3000)]
+    assert 0.15 < np.mean(changed) < 0.25
+
+
 def test_plain_options_keep_the_plain_swarm():
     a, b = AsyncPSO(3, swarm_size=4, seed=42), AsyncPSO(3, swarm_size=4, seed=42, kinds=["cont"] * 3, stagnation=None)
     run(a, 40)
