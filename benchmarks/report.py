@@ -82,6 +82,19 @@ SEARCHERS: dict[str, str] = {
     "pso-gp-c32": "`pso-gp` scoring 32 candidate moves per particle move instead of 8",
     "pso-gp-notrust": "`pso-gp` without trust-region restarts (`stagnation=None`)",
     "pso-gp-hedge": "`pso-gp` with the acquisition GP-Hedge (EI or LCB drawn by their gains) instead of EI",
+    "pso-gp-hedge-c32-autowarp-c64": "the defaults since 2026-12-07 scoring 64 candidate moves per particle move "
+                                     "instead of 32",
+    "pso-gp-hedge-c32-autowarp-every4": "the defaults since 2026-12-07 with a round of proposals every 4 results "
+                                        "instead of every swarm's worth (8 or more)",
+    "pso-gp-hedge-c32-autowarp-half": "the defaults since 2026-12-07 offering half the swarm to the proposers every "
+                                      "round instead of a quarter",
+    "pso-gp-hedge-c32-autowarp-full": "the defaults since 2026-12-07 offering the whole swarm to the proposers every "
+                                      "4 results: a GP search (acquisition optima and perturbations) that the "
+                                      "swarm's screened moves only compete with",
+    "pso-gp-hedge-c32-autowarp-eighth": "the defaults since 2026-12-07 offering an eighth of the swarm to the "
+                                        "proposers every round instead of a quarter",
+    "pso-gp-hedge-c32-autowarp-noprop": "the defaults since 2026-12-07 without the model and perturbation "
+                                        "proposers (`proposers=()`): the screened swarm alone",
 }
 
 PEERS = ("optuna", "hyperopt", "nevergrad-pso", "nevergrad-cma", "random")
@@ -90,6 +103,8 @@ GRID32_PEERS = ("optuna", "optuna-gp", "optuna-cmaes", "hyperopt", "nevergrad-ps
 #: the settings of ``pso-gp`` probed one by one (benchmarks/searchers.py ``_GP_VARIANTS``)
 _GP_PROBES = ("pso-gp-hedge-c32-autowarp", "pso-gp-hedge-c32", "pso-gp-hedge", "pso-gp-c32", "pso-gp-lcb",
               "pso-gp-half", "pso-gp-rank", "pso-gp-refine", "pso-gp-notrust")
+#: probes of the defaults since 2026-12-07 (benchmarks/searchers.py ``_DEFAULT_PROBES``), on the goals' cells
+_DEFAULT_PROBES = tuple(f"pso-gp-hedge-c32-autowarp-{s}" for s in ("c64", "every4", "half", "full", "eighth", "noprop"))
 _DATE_IN_NAME = re.compile(r"-(\d{4}-\d{2}-\d{2})$")
 
 
@@ -151,6 +166,16 @@ GRIDS = (
          "pso-gp-lcb,pso-gp-hedge,...",
          "The same changes on the categorical table (50 evaluations, 1, 4 and 8 in flight; seeds 0-9, and for "
          "LCB also 10-19).", also=("grid32-nasbench-pso-gp-",)),
+    Grid("Settings of the defaults, probed: the goals' function cells", ("defaults-probes-",), 100,
+         "pso-gp-hedge-c32-autowarp", _DEFAULT_PROBES, None,
+         "python -m benchmarks.harness --import benchmarks.searchers --preset grid32 --searchers "
+         "pso-gp-hedge-c32-autowarp-c64,... (and the classical functions; docs/benchmarks.md)",
+         "Can a setting of the defaults since 2026-12-07 reach the goals it misses? One change each, on the 66 "
+         "function cells of the goals (100 evaluations, seeds 0-9); the goals' measures per setting are in the "
+         "first section.",
+         also=("grid32-functions-pso-gp-autowarp-", "grid32-functions-20d-pso-gp-autowarp-",
+               "grid32-functions-conc1-8-pso-gp-autowarp-", "grid32-functions-conc1-8-10d-pso-gp-autowarp-",
+               "classical-grid-shifted-pso-gp-autowarp-")),
 )
 
 #: the other benchmarks: (section title, name prefix of its files, what to run)
@@ -334,6 +359,44 @@ def evals_to_reach(seeds: dict[int, dict[str, Any]], target: float, budget: int)
     return budget + 1
 
 
+def _goal_cell(by_searcher: dict[str, dict[int, dict[str, Any]]], me: str,
+               control: str) -> tuple[str | None, bool, int | None, int]:
+    """One function cell of the goals for ``me``: the best peer (``None`` without peers), whether ``me``'s
+    median is at or below the best peer's, the evaluations ``me`` needs to reach ``control``'s final median
+    (``None`` without ``control``; budget + 1 where never) and the budget."""
+    med = _medians(by_searcher)
+    peers = {n: m for n, m in med.items() if n in GRID32_PEERS}
+    best = min(peers, key=lambda n: (peers[n], n)) if peers else None
+    budget = int(next(iter(by_searcher[me].values()))["budget"])
+    n = evals_to_reach(by_searcher[me], med[control], budget) if control in med else None
+    return best, best is not None and med[me] <= peers[best], n, budget
+
+
+def _probe_goals(results: Path, files: Sequence[str], runs: dict[compare.Cell, dict[str, dict[int, dict[str, Any]]]],
+                 me: str, control: str) -> list[str]:
+    """The goals' function measures of each probe of ``me``'s settings that ran on all of ``me``'s cells."""
+    grid = next(g for g in GRIDS if g.prefixes == ("defaults-probes-",))
+    probes = merge_newest(results, [n for n in grid_files(results, grid, files) if n.startswith(grid.prefixes)])
+    rows = []
+    for name in grid.searchers:
+        cells = [c for c in runs if name in probes.get(c, {})]
+        if not cells or len(cells) < len(runs):
+            continue
+        measured = [_goal_cell({**runs[c], name: probes[c][name]}, name, control) for c in cells]
+        below = sum(m[1] for m in measured)
+        evals = [m[2] for m in measured if m[2] is not None]
+        [vs] = compare.compare({c: {me: runs[c][me], name: probes[c][name]} for c in cells}, me, searchers=[name])
+        rows.append(f"| `{name}` | {below} of {len(cells)} | {statistics.median(evals):g} "
+                    f"({1 - statistics.median(evals) / measured[0][3]:.0%} fewer) | {vs.wins}-{vs.losses} "
+                    f"(p = {vs.p:.2g}) |")
+    if not rows:
+        return []
+    return ["The settings of `" + me + "` probed on the same function cells (seeds 0-9; what each changes: the "
+            "section \"" + grid.title + "\"): the goals' measures for each.", "",
+            "| setting | median at or below the best peer's | evaluations to reach `" + control + "`'s final median "
+            "(median over cells) | seeds better-worse than `" + me + "` |", "|---|---:|---:|---:|", *rows, ""]
+
+
 def goals_section(results: Path, files: Sequence[str]) -> str:
     """Issue 32's goals for ``GOALS_SEARCHER`` as measured: against the best peer, TPE and plain PSO."""
     me, tpe, control = GOALS_SEARCHER, "optuna", "pso"
@@ -364,21 +427,18 @@ def goals_section(results: Path, files: Sequence[str]) -> str:
                f"evaluations `{me}` needs to reach `{control}`'s median |", "|---|---:|---:|---|---:|---:|---:|"]
     at_or_below, cells, reached, reductions = [0] * len(grids), [0] * len(grids), [], []
     for cell in sorted(runs):
+        best, below, n, budget = _goal_cell(runs[cell], me, control)
         med = _medians(runs[cell])
-        peers = {n: m for n, m in med.items() if n in GRID32_PEERS}
-        best = min(peers, key=lambda n: (peers[n], n)) if peers else None
         if best is not None:
             cells[grid_of[cell]] += 1
-            at_or_below[grid_of[cell]] += med[me] <= peers[best]
+            at_or_below[grid_of[cell]] += below
         evals = ""
-        if control in med:
-            budget = int(next(iter(runs[cell][me].values()))["budget"])
-            n = evals_to_reach(runs[cell][me], med[control], budget)
+        if n is not None:
             reached.append(n)
             reductions.append(1.0 - n / budget)
             evals = str(n) if n <= budget else f">{budget}"
         details.append(f"| {cell[0]} | {cell[1]} | {cell[2]} | "
-                       + (f"`{best}`: {compare._fmt(peers[best])}" if best else "") + f" | {compare._fmt(med[me])} | "
+                       + (f"`{best}`: {compare._fmt(med[best])}" if best else "") + f" | {compare._fmt(med[me])} | "
                        + (compare._fmt(med[control]) if control in med else "") + f" | {evals} |")
     if sum(cells):
         share = sum(at_or_below) / sum(cells)
@@ -405,6 +465,7 @@ def goals_section(results: Path, files: Sequence[str]) -> str:
                     f"seeds better, {c.losses} worse, {c.ties} tied; p = {c.p:.2g} | "
                     f"{'yes' if below == len(paired) else 'no'} |")
     out += [*rows, ""]
+    out += _probe_goals(results, files, runs, me, control)
     if runs:
         out += ["Per cell of the function grids: the best peer's median regret at 100 evaluations, "
                 f"`{me}`'s and `{control}`'s, and the first evaluation count after which `{me}`'s median (over seeds) "

@@ -18,6 +18,10 @@
   ``pso-gp-hedge``...: probes of ``pso-gp``'s settings (``_GP_VARIANTS``): LCB instead of EI, half the swarm
   offered to the proposers every round, a rank-warped GP, three rounds of local search of the acquisition
   (``model_refine=3``), 32 screened candidates per move, no trust-region restarts, GP-Hedge.
+* ``pso-gp-hedge-c32-autowarp-c64``, ``-every4``, ``-half``, ``-full``, ``-eighth``, ``-noprop``: probes of the
+  defaults since 2026-12-07 (``_DEFAULT_PROBES``): 64 screened candidates, a round of proposals every 4 results,
+  half, all (every 4 results) or an eighth of the swarm offered to the proposers, no model or perturbation
+  proposers.
 * ``llm-pso-edits``: ``llm-pso`` with ``ask="edits"`` (the LLM edits one parameter of a best trial).
 * ``pso-random-edits``: the control of ``llm-pso-edits``: the same pipeline (edits, screening,
   surrogate ranking, replacement) with the LLM replaced by uniformly random edits. An LLM gain
@@ -275,10 +279,7 @@ PSO_GP = {"surrogate_options": {"acquisition": "ei", "warp": "standard"}, "pso_o
 
 def pso_gp(seed: int, **options: Any) -> LLMPSOSearcher:
     """``pso-gp`` with ``options`` on top (``surrogate_options`` and ``pso_options`` merged key by key)."""
-    merged = {**PSO_GP, **options}
-    for key in ("surrogate_options", "pso_options"):
-        merged[key] = {**PSO_GP[key], **options.get(key, {})}
-    return LLMPSOSearcher(seed=seed, llm=None, telemetry=False, **merged)
+    return LLMPSOSearcher(seed=seed, llm=None, telemetry=False, **_merge(PSO_GP, options))
 
 
 register_searcher("pso-gp", pso_gp, overwrite=True)
@@ -299,6 +300,27 @@ _GP_VARIANTS = {"lcb": {"surrogate_options": {"acquisition": "lcb"}}, "half": {"
                                        "pso_options": {"screen_candidates": 32}}}
 for _suffix, _options in _GP_VARIANTS.items():
     register_searcher(f"pso-gp-{_suffix}", lambda seed, o=_options: pso_gp(seed, **o), overwrite=True)
+# probes of the defaults since 2026-12-07 (``pso-gp-hedge-c32-autowarp``), one change each: do more screened
+# candidates, more frequent or larger rounds of proposals (up to the whole swarm: a GP search that the swarm's
+# moves only compete with), fewer or no proposals make it reach plain PSO's result in fewer evaluations?
+_DEFAULT_PROBES = {"c64": {"pso_options": {"screen_candidates": 64}}, "every4": {"llm_every": 4},
+                   "half": {"replace_fraction": 0.5}, "full": {"replace_fraction": 1.0, "llm_every": 4},
+                   "eighth": {"replace_fraction": 0.125}, "noprop": {"surrogate_options": {"proposers": ()}}}
+
+
+def _merge(base: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` on top of ``base``, ``surrogate_options`` and ``pso_options`` merged key by key."""
+    merged = {**base, **options}
+    for key in ("surrogate_options", "pso_options"):
+        if key in base or key in options:
+            merged[key] = {**base.get(key, {}), **options.get(key, {})}
+    return merged
+
+
+for _suffix, _options in _DEFAULT_PROBES.items():
+    register_searcher(f"pso-gp-hedge-c32-autowarp-{_suffix}",
+                      lambda seed, o=_merge(_GP_VARIANTS["hedge-c32-autowarp"], _options): pso_gp(seed, **o),
+                      overwrite=True)
 
 
 def llm_history(seed: int, *, llm: Any = "embedded") -> LLMSearcher:
