@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from raytune_llm.surrogate.kinds import snap
+from raytune_llm.surrogate.kinds import category, snap
 
 __all__ = ["local_steps", "model_candidates", "model_proposals", "perturb_proposals", "reflect"]
 
@@ -59,7 +59,7 @@ def local_steps(centres: np.ndarray, sigma: np.ndarray | float, kinds: Sequence[
             change[np.arange(n), rng.integers(len(cats), size=n)] = True
         # another category: the centre's plus 1 .. m-1 places, modulo m
         shift = 1 + np.floor(rng.random((n, len(cats))) * (sizes - 1)).astype(int)
-        now = np.floor(np.clip(centres[:, cols], 0.0, 1.0 - 1e-12) * sizes).astype(int)
+        now = category(centres[:, cols], sizes)
         steps[:, cols] = (np.where(change, (now + shift) % sizes, now) + 0.5) / sizes
     return snap(steps, kinds)
 
