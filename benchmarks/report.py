@@ -151,7 +151,7 @@ GRIDS = (
          "Plain asynchronous PSO against the peers on a categorical tabular benchmark: NAS-Bench-Graph's Cora, "
          "CiteSeer and PubMed tables (26,206 graph-network architectures, five categorical parameters; "
          "benchmarks/tabular.py); value = regret in validation-accuracy points against the table's best; "
-         "50 evaluations, 1, 4 and 8 in flight, seeds 0-9."),
+         "50 evaluations, 1, 4 and 8 in flight, seeds 0-19 (`pso-gp`: 0-9)."),
     Grid("Settings of the GP-screened swarm, probed: function grids", ("gp-variants-grid32-", "gp-variants-classical-"),
          100, "pso-gp", _GP_PROBES, None,
          "python -m benchmarks.harness --import benchmarks.searchers --searchers pso-gp,pso-gp-lcb,pso-gp-hedge,...",
@@ -465,6 +465,12 @@ def goals_section(results: Path, files: Sequence[str]) -> str:
                     f"seeds better, {c.losses} worse, {c.ties} tied; p = {c.p:.2g} | "
                     f"{'yes' if below == len(paired) else 'no'} |")
     out += [*rows, ""]
+    table_peers = [n for n in GRID32_PEERS if n != tpe and any(n in s for s in table.values())]
+    if table_peers and any(me in s for s in table.values()):
+        rivals = compare.compare(table, me, searchers=table_peers)
+        top = max(rivals, key=lambda c: (c.wins - c.losses, c.searcher))
+        out += [f"Beyond the goals, on the categorical table: of the other peers, `{top.searcher}` fares best against "
+                f"`{me}`: better on {top.wins} seeds, worse on {top.losses}, {top.ties} tied (p = {top.p:.2g}).", ""]
     out += _probe_goals(results, files, runs, me, control)
     if runs:
         out += ["Per cell of the function grids: the best peer's median regret at 100 evaluations, "

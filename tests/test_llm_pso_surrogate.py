@@ -89,10 +89,12 @@ def test_hyperparameter_refits_happen_when_trials_complete_never_in_suggest(monk
 
     calls = {"suggest": 0, "complete": 0}
     where = {"now": "complete"}
+    fits_at: list[int] = []  # the number of results at each hyperparameter fit
     original = MixedGP._optimize
 
     def counted(self, *args, **kwargs):
         calls[where["now"]] += 1
+        fits_at.append(s.screen.n_finite)
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(MixedGP, "_optimize", counted)
@@ -103,9 +105,16 @@ def test_hyperparameter_refits_happen_when_trials_complete_never_in_suggest(monk
         where["now"] = "complete"
         s.on_trial_complete(f"t{i}", {"score": objective(config)})
     assert calls["suggest"] == 0
-    # every 5 results up to 40, then every n // 8: far fewer than one per trial (two fits per refit:
-    # warp="auto" fits the standardised and the log-scaled costs)
-    assert 2 * 8 <= calls["complete"] <= 2 * 30
+    # the schedule: from min_points (3) results, a refit once max(refit_every, n // refit_growth) = max(5, n // 8)
+    # results came since the last one: 17 refits over 120 results, not one per trial
+    schedule, last = [], 0
+    for n in range(3, 121):
+        if last == 0 or n - last >= max(5, n // 8):
+            schedule.append(n)
+            last = n
+    assert sorted(set(fits_at)) == schedule and len(schedule) == 17
+    # one or two fits per refit (warp="auto" also fits the log-scaled costs, unless a quarter tie at the minimum)
+    assert all(1 <= fits_at.count(n) <= 2 for n in schedule) and fits_at.count(schedule[1]) == 2
 
 
 def test_save_restore_with_trials_in_flight_keeps_the_pending_points_and_continues_identically(tmp_path):

@@ -133,8 +133,13 @@ def test_issue32_goals_are_measured_against_peers_tpe_and_plain_pso(tmp_path: Pa
     _write(folder, "grid32-functions-2026-12-06", runs, date="2026-12-06T00:00:00+00:00")
     t = "nasbench_graph_cora"
     table = [*(_traced(me, s, 0.5, function=t, budget=50, reached_at=1) for s in range(3)),
-             *(_traced("optuna", s, b, function=t, budget=50, reached_at=1) for s, b in enumerate((0.5, 1.0, 1.0)))]
+             *(_traced("optuna", s, b, function=t, budget=50, reached_at=1) for s, b in enumerate((0.5, 1.0, 1.0))),
+             *(_traced("optuna-gp", s, b, function=t, budget=50, reached_at=1) for s, b in enumerate((1.0, 0.2, 0.5)))]
     _write(folder, "grid32-nasbench-2026-12-06", table, date="2026-12-06T00:00:00+00:00")
+    probe = f"{me}-c64"
+    _write(folder, "defaults-probes-a-2026-12-06",
+           [_traced(probe, s, b, function=f, budget=100, reached_at=31) for s, b in enumerate((0.5, 2.5, 3.5))],
+           date="2026-12-06T00:00:00+00:00")
     page = report.render(folder)
     goals = page[page.index("## The GP-screened swarm against its peers"):page.index("## Function grid")]
     assert "Peers that ran: the added families: `optuna`, `random`." in goals  # pso, the control, is no peer
@@ -146,3 +151,7 @@ def test_issue32_goals_are_measured_against_peers_tpe_and_plain_pso(tmp_path: Pa
     assert f"| {f} | 5 | 4 | `optuna`: 3 | 2 | 5 | 21 |" in goals
     # the table: medians 0.5 and 1; seeds 0.5=0.5, 0.5<1, 0.5<1
     assert "| at or below in 1 of 1 cells; 2 seeds better, 0 worse, 1 tied; p = 0.5 | yes |" in goals
+    # the best other peer on the table, against pso-gp: 1.0>0.5, 0.2<0.5, 0.5=0.5
+    assert f"`optuna-gp` fares best against `{me}`: better on 1 seeds, worse on 1, 1 tied (p = 1)." in goals
+    # a probe of the defaults on the same cell: median 2.5 <= optuna's 3; pso's 5 reached at 31; 0.5<1, 2.5>2, 3.5>3
+    assert f"| `{probe}` | 1 of 1 | 31 (69% fewer) | 1-2 (p = 1) |" in goals

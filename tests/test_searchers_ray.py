@@ -82,6 +82,8 @@ def test_tune_run_with_concurrency_limiter(tmp_path):
     # the default acquisition's draw (GP-Hedge): a probability per acquisition, summing to one
     p_ei, p_lcb = scalars["surrogate/p_ei"], scalars["surrogate/p_lcb"]
     assert len(p_ei) == 12 and all(math.isclose(a + b, 1.0, rel_tol=1e-5) for a, b in zip(p_ei, p_lcb))
+    # even at first (no gains yet), then moved by the results (the hedge learns within the run)
+    assert p_ei[0] == pytest.approx(0.5) and len({round(p, 6) for p in p_ei}) > 1
     # one point per answer the searcher read (the last may arrive after the last trial)
     assert 1 <= len(scalars["llm/prompt_tokens"]) <= searcher.llm_usage.succeeded
     assert all(t > 0 for t in scalars["llm/prompt_tokens"])
