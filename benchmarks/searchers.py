@@ -300,7 +300,7 @@ _GP_VARIANTS = {"lcb": {"surrogate_options": {"acquisition": "lcb"}}, "half": {"
                                        "pso_options": {"screen_candidates": 32}}}
 for _suffix, _options in _GP_VARIANTS.items():
     register_searcher(f"pso-gp-{_suffix}", lambda seed, o=_options: pso_gp(seed, **o), overwrite=True)
-# probes of the defaults since 2026-12-07 (``pso-gp-hedge-c32-autowarp``), one change each: do more screened
+# probes of the defaults since 2026-12-07 (``pso-gp-hedge-c32-autowarp``), one change each (two for ``full``): do more screened
 # candidates, more frequent or larger rounds of proposals (up to the whole swarm: a GP search that the swarm's
 # moves only compete with), fewer or no proposals make it reach plain PSO's result in fewer evaluations?
 _DEFAULT_PROBES = {"c64": {"pso_options": {"screen_candidates": 64}}, "every4": {"llm_every": 4},

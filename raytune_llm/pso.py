@@ -50,6 +50,7 @@ import numpy as np
 
 from raytune_llm._checks import check_bool, check_int, check_number
 from raytune_llm.surrogate.kinds import category, kinds_to_json, normalize_kinds, snap
+from raytune_llm.surrogate.proposers import local_steps, reflect
 
 STATE_VERSION = 1
 
@@ -327,25 +328,14 @@ class AsyncPSO:
         return x, (v, probs or None, pvs or None)
 
     def _perturb(self, p: Particle, centre: np.ndarray) -> np.ndarray:
-        """A Gaussian perturbation of ``centre`` at a random scale (log-uniform in [0.01, 0.2]);
-        a category changes with probability 0.2, to another one drawn from the particle's vector
-        (in a space of categories alone, at least one changes: the step never repeats ``centre``)."""
+        """A local step from ``centre`` (:func:`~raytune_llm.surrogate.proposers.local_steps`): a
+        Gaussian step at a random scale (log-uniform in [0.01, 0.2]); a category changes with
+        probability 0.2, to another one drawn from the particle's vector (in a space of categories
+        alone at least one changes: the step never repeats ``centre``)."""
         sigma = math.exp(self.rng.uniform(math.log(0.01), math.log(0.2)))
-        x = centre + sigma * self.rng.standard_normal(self.dim)
-        x = np.clip(np.where(x < 0, -x, np.where(x > 1, 2 - x, x)), 0.0, 1.0)
-        if not self._cats:
-            return snap(x, self.kinds) if self._mixed else x
-        change = self.rng.random(len(self._cats)) < 0.2
-        if len(self._cats) == self.dim:
-            change[int(self.rng.integers(len(self._cats)))] = True
-        for c, (j, n) in enumerate(self._cats):
-            now = int(category(centre[j], n))
-            x[j] = centre[j]
-            if change[c] and n > 1:
-                others = np.delete(p.probs[c], now) + 1e-12
-                k = int(self.rng.choice(n - 1, p=others / others.sum()))
-                x[j] = (k + (k >= now) + 0.5) / n
-        return snap(x, self.kinds)
+        if not self._mixed:  # the same draws as local_steps, without its snapping
+            return reflect(centre + sigma * self.rng.standard_normal(self.dim))
+        return local_steps(centre, sigma, self.kinds, self.rng, weights=p.probs)[0]
 
     def _concentrate(self, p: Particle, x: np.ndarray) -> None:
         """Centre a particle's category vectors on the categories of ``x`` (a position it took)."""

@@ -66,23 +66,27 @@ def test_the_gp_gate_stops_llm_proposals_where_the_history_is_worst_and_keeps_go
     good = {"configs": [{"x": 0.3, "n": 5, "act": "b", "lr": 10 ** -2.5}, {"x": 0.31, "n": 5, "act": "b", "lr": 0.003}]}
     runs = {}
     for name, answer in (("corner", corner), ("good", good)):
-        # the LLM against the particles' planned moves only (no model or perturbation proposals)
-        s = LLMPSOSearcher(seed=0, llm=ScriptedBackend([answer]), telemetry=False, swarm_size=8, wait_for_llm=True,
-                           surrogate_options={"proposers": []})
-        s.set_search_properties("score", "min", dict(SPACE))
-        s.add_evaluated_point({"x": 1.0, "n": 1, "act": "a", "lr": 0.1}, 500.0)
-        for i in range(40):
-            config = s.suggest(f"t{i}")
-            s.on_trial_complete(f"t{i}", {"score": objective(config) + 100.0 * (config["n"] == 1)})
-        runs[name] = s
-    corner_llm = runs["corner"].origin_stats()["llm"]
-    assert corner_llm["proposed"] >= 1 and corner_llm["accepted"] == 0 == runs["corner"].counters["llm_used"]
-    assert runs["corner"].counters["llm_gated"] == corner_llm["proposed"]
-    good_llm = runs["good"].origin_stats()["llm"]
-    assert good_llm["accepted"] >= 1 and good_llm["trials"] >= 1
-    assert any(c in [h["config"] for h in runs["good"].history] for c in good["configs"])
-    assert runs["good"].origin_stats()["warm-start"] == {"proposed": 1, "accepted": 1, "trials": 1, "improved": 1}
-
+        for seed in range(6):
+            # the LLM against the particles' planned moves only (no model or perturbation proposals)
+            s = LLMPSOSearcher(seed=seed, llm=ScriptedBackend([answer]), telemetry=False, swarm_size=8,
+                               wait_for_llm=True, surrogate_options={"proposers": []})
+            s.set_search_properties("score", "min", dict(SPACE))
+            s.add_evaluated_point({"x": 1.0, "n": 1, "act": "a", "lr": 0.1}, 500.0)
+            for i in range(40):
+                config = s.suggest(f"t{i}")
+                s.on_trial_complete(f"t{i}", {"score": objective(config) + 100.0 * (config["n"] == 1)})
+            runs[name, seed] = s
+    for seed in range(6):  # the corner, where the history is worst, never gets a trial
+        corner_llm = runs["corner", seed].origin_stats()["llm"]
+        assert corner_llm["proposed"] >= 1 and corner_llm["accepted"] == 0 == runs["corner", seed].counters["llm_used"]
+        assert runs["corner", seed].counters["llm_gated"] == corner_llm["proposed"]
+    # the optimum gets trials on most seeds (where the swarm is already as close, the gate may prefer its move)
+    kept = [seed for seed in range(6) if runs["good", seed].origin_stats()["llm"]["accepted"] >= 1]
+    assert len(kept) >= 4
+    for seed in kept:
+        assert runs["good", seed].origin_stats()["llm"]["trials"] >= 1
+        assert any(c in [h["config"] for h in runs["good", seed].history] for c in good["configs"])
+    assert runs["good", 0].origin_stats()["warm-start"] == {"proposed": 1, "accepted": 1, "trials": 1, "improved": 1}
 
 def test_hyperparameter_refits_happen_when_trials_complete_never_in_suggest(monkeypatch):
     from raytune_llm.surrogate.gp import MixedGP

@@ -188,13 +188,18 @@ def test_the_swarm_learns_the_best_category(categorical):
 def test_a_perturbation_changes_categories_to_other_ones_and_never_repeats_its_centre():
     pso = AsyncPSO(3, swarm_size=4, seed=0, kinds=[("cat", 5)] * 3)
     p = pso.particles[0]
-    p.probs = [np.array([0.6, 0.1, 0.1, 0.1, 0.1]), np.full(5, 0.2), np.full(5, 0.2)]
+    p.probs = [np.array([0.1, 0.5, 0.2, 0.1, 0.1]), np.full(5, 0.2), np.full(5, 0.2)]
     centre = np.array([0.1, 0.5, 0.9])  # categories 0, 2, 4
     steps = np.array([pso._perturb(p, centre) for _ in range(3000)])
     cats = np.floor(steps * 5).astype(int)
     assert np.all(np.any(cats != [0, 2, 4], axis=1))  # all categorical: never the centre again
     moved = cats[cats[:, 0] != 0, 0]
-    assert set(moved.tolist()) == {1, 2, 3, 4}  # another category, from the vector without the centre's
+    # another category, drawn from the vector without the centre's: category 1 with 0.5 / 0.9
+    assert set(moved.tolist()) == {1, 2, 3, 4} and 0.48 < np.mean(moved == 1) < 0.63
+    # a category with a single choice never counts as the one that changes
+    lone = AsyncPSO(2, swarm_size=4, seed=0, kinds=[("cat", 1), ("cat", 3)])
+    q = lone.particles[0]
+    assert all(math.floor(lone._perturb(q, np.array([0.5, 0.5]))[1] * 3) != 1 for _ in range(300))
     assert np.all(np.abs(steps * 5 % 1 - 0.5) < 1e-9)
     # beside a float, a category changes with probability 0.2 and the centre may come back
     mixed = AsyncPSO(2, swarm_size=4, seed=0, kinds=["cont", ("cat", 5)])

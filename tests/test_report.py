@@ -120,6 +120,16 @@ def _traced(searcher: str, seed: int, best: float, *, function: str, budget: int
             "durations": "unit", "best_at_budget": best, "evals_to_target": None, "best_trace": trace}
 
 
+def test_the_probes_of_the_defaults_on_the_page_are_the_registered_ones() -> None:
+    from benchmarks import searchers
+
+    # the report stays import-light (it does not import the searchers): the two lists are kept in step here
+    assert report.DEFAULT_PROBES_GRID.searchers == tuple(f"pso-gp-hedge-c32-autowarp-{s}"
+                                                          for s in searchers._DEFAULT_PROBES)
+    assert set(report._GP_PROBES) <= {f"pso-gp-{s}" for s in searchers._GP_VARIANTS}
+    assert all(n in report.SEARCHERS for n in report.DEFAULT_PROBES_GRID.searchers)
+
+
 def test_issue32_goals_are_measured_against_peers_tpe_and_plain_pso(tmp_path: Path) -> None:
     folder = tmp_path / "results"
     folder.mkdir()
@@ -134,7 +144,8 @@ def test_issue32_goals_are_measured_against_peers_tpe_and_plain_pso(tmp_path: Pa
     t = "nasbench_graph_cora"
     table = [*(_traced(me, s, 0.5, function=t, budget=50, reached_at=1) for s in range(3)),
              *(_traced("optuna", s, b, function=t, budget=50, reached_at=1) for s, b in enumerate((0.5, 1.0, 1.0))),
-             *(_traced("optuna-gp", s, b, function=t, budget=50, reached_at=1) for s, b in enumerate((1.0, 0.2, 0.5)))]
+             *(_traced("optuna-gp", s, b, function=t, budget=50, reached_at=1) for s, b in enumerate((1.0, 0.2, 0.5))),
+             *(_traced("random", s, b, function=t, budget=50, reached_at=1) for s, b in enumerate((2.0, 0.1, 3.0)))]
     _write(folder, "grid32-nasbench-2026-12-06", table, date="2026-12-06T00:00:00+00:00")
     probe = f"{me}-c64"
     _write(folder, "defaults-probes-a-2026-12-06",
@@ -151,7 +162,8 @@ def test_issue32_goals_are_measured_against_peers_tpe_and_plain_pso(tmp_path: Pa
     assert f"| {f} | 5 | 4 | `optuna`: 3 | 2 | 5 | 21 |" in goals
     # the table: medians 0.5 and 1; seeds 0.5=0.5, 0.5<1, 0.5<1
     assert "| at or below in 1 of 1 cells; 2 seeds better, 0 worse, 1 tied; p = 0.5 | yes |" in goals
-    # the best other peer on the table, against pso-gp: 1.0>0.5, 0.2<0.5, 0.5=0.5
+    # the other peers on the table against pso-gp's 0.5: optuna-gp 1.0, 0.2, 0.5 (1 better, 1 worse, 1 tied) fares
+    # better than random 2.0, 0.1, 3.0 (1 better, 2 worse)
     assert f"`optuna-gp` fares best against `{me}`: better on 1 seeds, worse on 1, 1 tied (p = 1)." in goals
     # a probe of the defaults on the same cell: median 2.5 <= optuna's 3; pso's 5 reached at 31; 0.5<1, 2.5>2, 3.5>3
     assert f"| `{probe}` | 1 of 1 | 31 (69% fewer) | 1-2 (p = 1) |" in goals

@@ -340,9 +340,19 @@ def test_local_steps_redraw_categories_instead_of_stepping_across_their_cells():
         assert set(moved.tolist()) == set(range(9)) - {start}
         assert np.bincount(moved, minlength=9).max() < 2.5 * len(moved) / 8
     assert np.all(np.abs(steps[:, 1:] * 9 % 1 - 0.5) < 1e-9)  # at the cells' centres
-    # a space of categories alone: every step differs from its centre in at least one category
+    # a space of categories alone: every step differs from its centre in at least one category with a
+    # choice (a category of one choice never counts as the one that changed)
     only = local_steps(np.repeat(centre[None, 1:], 500, axis=0), 0.2, kinds[1:], np.random.default_rng(1))
     assert np.all(np.any(np.floor(only * 9).astype(int) != [0, 4], axis=1))
+    lone = local_steps(np.repeat([[0.5, 0.5]], 300, axis=0), 0.2, [("cat", 1), ("cat", 3)], np.random.default_rng(1))
+    assert np.all(np.floor(lone[:, 1] * 3) != 1) and np.all(lone[:, 0] == 0.5)
+    # weights: another category drawn from them without the centre's (category 2: 0.6 / 0.8)
+    weighted = local_steps(np.repeat(centre[None, 1:], 2000, axis=0), 0.2, kinds[1:], np.random.default_rng(3),
+                           weights=[np.array([0.2, 0.1, 0.6] + [0.1 / 6] * 6), np.full(9, 1 / 9)])
+    moved = np.floor(weighted[:, 0] * 9).astype(int)
+    assert 0.68 < np.mean(moved[moved != 0] == 2) < 0.82
+    with pytest.raises(ValueError, match="one width per row"):
+        local_steps(centre[None], np.full(3, 0.1), kinds, np.random.default_rng(0))
     # the proposers use them: no local proposal repeats the point of a one-point categorical history
     X, y = np.array([[0.5 / 9, 4.5 / 9]]), np.array([1.0])
     rng = np.random.default_rng(2)
@@ -352,9 +362,33 @@ def test_local_steps_redraw_categories_instead_of_stepping_across_their_cells():
 
 
 def test_local_steps_leave_continuous_spaces_to_the_gaussian_step():
-    from raytune_llm.surrogate.proposers import local_steps, reflect
+    from raytune_llm.surrogate.proposers import local_steps, model_candidates, model_proposals, perturb_proposals, reflect
 
     centres = np.random.default_rng(0).random((50, 3))
     got = local_steps(centres, 0.1, ["cont"] * 3, np.random.default_rng(1))
     want = reflect(centres + 0.1 * np.random.default_rng(1).standard_normal((50, 3)))
     assert np.array_equal(got, want)  # the same draws: recorded runs of continuous spaces reproduce
+    # the proposers on a float and integer space give what they gave before local_steps existed
+    # (values recorded from the code of 2026-12-07 03:00, whose benchmark runs are committed)
+    kinds = ["cont", ("int", (0.1, 0.5, 0.9)), "cont"]
+    X = np.random.default_rng(0).random((12, 3))
+    y = ((X - 0.3) ** 2).sum(axis=1)
+
+    class Screen:
+        dim = 3
+
+        def history(self):
+            return X, y
+
+        def __call__(self, c):
+            return ((np.asarray(c) - 0.3) ** 2).sum(axis=1)
+
+    cands = model_candidates(X, y, 3, kinds, 64, np.random.default_rng(1))
+    steps = np.array(perturb_proposals(X, y, kinds, 6, np.random.default_rng(2)))
+    best = np.array(model_proposals(Screen(), kinds, 3, np.random.default_rng(3), candidates=32, refine=2))
+    assert cands.sum() == pytest.approx(85.75262881977486, abs=1e-9)
+    assert cands[-1].tolist() == pytest.approx([0.2881903814558151, 0.5, 0.02260044489882796], abs=1e-12)
+    assert steps.sum() == pytest.approx(5.831159547644212, abs=1e-9)
+    assert steps[-1].tolist() == pytest.approx([0.6926173403854557, 0.5, 0.14420146344172324], abs=1e-12)
+    assert best.sum() == pytest.approx(4.080213526714217, abs=1e-9)
+    assert best[0].tolist() == pytest.approx([0.48188932787933564, 0.5, 0.37928832519825595], abs=1e-12)

@@ -23,6 +23,7 @@ _WHERE = {
     "expected_improvement": "acquisition", "log_expected_improvement": "acquisition",
     "lower_confidence_bound": "acquisition",
     "model_proposals": "proposers", "perturb_proposals": "proposers", "model_candidates": "proposers",
+    "local_steps": "proposers",
 }
 
 __all__ = sorted(_WHERE)

@@ -2,7 +2,7 @@
 
 * :func:`model_proposals`: acquisition optima of a :class:`~raytune_llm.surrogate.screen.SurrogateScreen`
   (the best-scoring of many random and near-best candidate points);
-* :func:`perturb_proposals`: Gaussian steps around the best results.
+* :func:`perturb_proposals`: local steps around the best results.
 
 Both read the history in the unit cube (``X``, costs ``y``, lower is better) and return unit-cube
 points snapped to the coordinates' kinds (integers on their grid, categories at a cell's centre).
@@ -41,26 +41,45 @@ def reflect(x: np.ndarray) -> np.ndarray:
 
 
 def local_steps(centres: np.ndarray, sigma: np.ndarray | float, kinds: Sequence[Any], rng: np.random.Generator,
-                *, redraw: float = 0.2) -> np.ndarray:
+                *, redraw: float = 0.2, weights: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Steps around the rows of ``centres`` (unit cube), snapped: continuous and integer coordinates
     move by Gaussian steps of width ``sigma`` (a scalar or one per row), mirrored at the faces; each
     categorical coordinate keeps its centre's category or, with probability ``redraw``, takes another
-    one, uniformly; in a space of categories alone at least one changes (a step never repeats its
-    centre). Without categorical coordinates the random draws are those of the Gaussian step alone."""
+    one: uniformly, or drawn from ``weights`` (one vector per categorical coordinate, in the order of
+    ``kinds``: e.g. a particle's category probabilities) without the centre's category. In a space of
+    categories alone at least one category with a choice changes (a step never repeats its centre).
+    Without categorical coordinates the random draws are those of the Gaussian step alone.
+
+    Raises:
+        ValueError: ``sigma`` neither a scalar nor one width per row.
+    """
     centres = np.atleast_2d(np.asarray(centres, dtype=float))
     n, dim = centres.shape
-    steps = reflect(centres + np.reshape(sigma, (-1, 1)) * rng.standard_normal((n, dim)))
-    cats = [(j, k[1]) for j, k in enumerate(kinds) if k != "cont" and k[0] == "cat" and k[1] > 1]
-    if cats:
-        cols = np.array([j for j, _ in cats])
-        sizes = np.array([m for _, m in cats])
-        change = rng.random((n, len(cats))) < redraw
-        if len(cats) == dim:
-            change[np.arange(n), rng.integers(len(cats), size=n)] = True
-        # another category: the centre's plus 1 .. m-1 places, modulo m
+    sigma = np.asarray(sigma, dtype=float)
+    if sigma.size not in (1, n):
+        raise ValueError(f"sigma must be a scalar or one width per row ({n}), got shape {sigma.shape}")
+    steps = reflect(centres + sigma.reshape(-1, 1) * rng.standard_normal((n, dim)))
+    cat_cols = [j for j, k in enumerate(kinds) if k != "cont" and k[0] == "cat"]
+    vectors = dict(zip(cat_cols, weights)) if weights is not None else {}
+    cats = [(j, kinds[j][1]) for j in cat_cols if kinds[j][1] > 1]  # a single choice never changes
+    if not cats:
+        return snap(steps, kinds)
+    cols = np.array([j for j, _ in cats])
+    sizes = np.array([m for _, m in cats])
+    now = category(centres[:, cols], sizes)
+    change = rng.random((n, len(cats))) < redraw
+    if len(cat_cols) == dim:
+        change[np.arange(n), rng.integers(len(cats), size=n)] = True
+    if weights is None:  # another category: the centre's plus 1 .. m-1 places, modulo m
         shift = 1 + np.floor(rng.random((n, len(cats))) * (sizes - 1)).astype(int)
-        now = category(centres[:, cols], sizes)
-        steps[:, cols] = (np.where(change, (now + shift) % sizes, now) + 0.5) / sizes
+        new = np.where(change, (now + shift) % sizes, now)
+    else:
+        new = now.copy()
+        for i, c in zip(*np.nonzero(change)):
+            others = np.delete(np.asarray(vectors[cols[c]], dtype=float), now[i, c]) + 1e-12
+            k = int(rng.choice(sizes[c] - 1, p=others / others.sum()))
+            new[i, c] = k + (k >= now[i, c])
+    steps[:, cols] = (new + 0.5) / sizes
     return snap(steps, kinds)
 
 
@@ -85,8 +104,8 @@ def model_proposals(screen: Any, kinds: Sequence[Any], k: int, rng: np.random.Ge
 
     ``refine`` rounds of local search follow: each scores ``candidates // 2`` Gaussian steps around
     the eight best points so far (:func:`local_steps`), the widths log-uniform up to 0.05 and halved
-    at every round (a
-    random search finds an acquisition's basin, not its optimum, which is narrow late in a run)."""
+    at every round (a random search finds an acquisition's basin, not its optimum, which is narrow
+    late in a run)."""
     X, y = screen.history()
     cands = model_candidates(X, y, screen.dim, kinds, candidates, rng)
     scores = np.asarray(screen(cands), dtype=float)
