@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchmarks import compare
 from benchmarks.resultfiles import open_text, read_json, resolve
@@ -367,17 +367,24 @@ def evals_to_reach(seeds: dict[int, dict[str, Any]], target: float, budget: int)
     return budget + 1
 
 
-def _goal_cell(by_searcher: dict[str, dict[int, dict[str, Any]]], me: str,
-               control: str) -> tuple[str | None, bool, int | None, int]:
-    """One function cell of the goals for ``me``: the best peer (``None`` without peers), whether ``me``'s
-    median is at or below the best peer's, the evaluations ``me`` needs to reach ``control``'s final median
-    (``None`` without ``control``; budget + 1 where never) and the budget."""
+class GoalCell(NamedTuple):
+    """One function cell of the goals for a searcher."""
+
+    best: str | None  # the best peer (None without peers)
+    below: bool  # the searcher's median at or below the best peer's
+    evals: int | None  # evaluations to reach the control's final median (None without it; budget + 1: never)
+    budget: int
+    medians: dict[str, float]  # every searcher's median at the budget
+
+
+def _goal_cell(by_searcher: dict[str, dict[int, dict[str, Any]]], me: str, control: str) -> GoalCell:
+    """The goals' measures of one function cell for ``me`` against its peers and ``control``."""
     med = _medians(by_searcher)
     peers = {n: m for n, m in med.items() if n in GRID32_PEERS}
     best = min(peers, key=lambda n: (peers[n], n)) if peers else None
     budget = int(next(iter(by_searcher[me].values()))["budget"])
     n = evals_to_reach(by_searcher[me], med[control], budget) if control in med else None
-    return best, best is not None and med[me] <= peers[best], n, budget
+    return GoalCell(best, best is not None and med[me] <= peers[best], n, budget, med)
 
 
 def _probe_goals(results: Path, files: Sequence[str], runs: dict[compare.Cell, dict[str, dict[int, dict[str, Any]]]],
@@ -391,14 +398,14 @@ def _probe_goals(results: Path, files: Sequence[str], runs: dict[compare.Cell, d
         if not cells or len(cells) < len(runs):
             continue
         measured = [_goal_cell({**runs[c], name: probes[c][name]}, name, control) for c in cells]
-        with_peers = [m for m in measured if m[0] is not None]
-        evals = [m[2] for m in measured if m[2] is not None]
-        budget = measured[0][3]
+        with_peers = [m for m in measured if m.best is not None]
+        evals = [m.evals for m in measured if m.evals is not None]
+        budget = measured[0].budget
         median_n = statistics.median(evals) if evals else None
         reach = ("" if median_n is None else f"{median_n:g} ({1 - median_n / budget:.0%} fewer)" if median_n <= budget
                  else f">{budget}")
         [vs] = compare.compare({c: {me: runs[c][me], name: probes[c][name]} for c in cells}, me, searchers=[name])
-        rows.append(f"| `{name}` | {sum(m[1] for m in with_peers)} of {len(with_peers)} | {reach} | "
+        rows.append(f"| `{name}` | {sum(m.below for m in with_peers)} of {len(with_peers)} | {reach} | "
                     f"{vs.wins}-{vs.losses} (p = {vs.p:.2g}) |")
     if not rows:
         return []
@@ -438,8 +445,7 @@ def goals_section(results: Path, files: Sequence[str]) -> str:
                f"evaluations `{me}` needs to reach `{control}`'s median |", "|---|---:|---:|---|---:|---:|---:|"]
     at_or_below, cells, reached, reductions = [0] * len(grids), [0] * len(grids), [], []
     for cell in sorted(runs):
-        best, below, n, budget = _goal_cell(runs[cell], me, control)
-        med = _medians(runs[cell])
+        best, below, n, budget, med = _goal_cell(runs[cell], me, control)
         if best is not None:
             cells[grid_of[cell]] += 1
             at_or_below[grid_of[cell]] += below

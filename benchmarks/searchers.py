@@ -277,6 +277,15 @@ register_searcher("pso", lambda seed: LLMPSOSearcher(seed=seed, llm=None, surrog
 PSO_GP = {"surrogate_options": {"acquisition": "ei", "warp": "standard"}, "pso_options": {"screen_candidates": 8}}
 
 
+def _merge(base: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` on top of ``base``, ``surrogate_options`` and ``pso_options`` merged key by key."""
+    merged = {**base, **options}
+    for key in ("surrogate_options", "pso_options"):
+        if key in base or key in options:
+            merged[key] = {**base.get(key, {}), **options.get(key, {})}
+    return merged
+
+
 def pso_gp(seed: int, **options: Any) -> LLMPSOSearcher:
     """``pso-gp`` with ``options`` on top (``surrogate_options`` and ``pso_options`` merged key by key)."""
     return LLMPSOSearcher(seed=seed, llm=None, telemetry=False, **_merge(PSO_GP, options))
@@ -300,21 +309,14 @@ _GP_VARIANTS = {"lcb": {"surrogate_options": {"acquisition": "lcb"}}, "half": {"
                                        "pso_options": {"screen_candidates": 32}}}
 for _suffix, _options in _GP_VARIANTS.items():
     register_searcher(f"pso-gp-{_suffix}", lambda seed, o=_options: pso_gp(seed, **o), overwrite=True)
-# probes of the defaults since 2026-12-07 (``pso-gp-hedge-c32-autowarp``), one change each (two for ``full``): do more screened
-# candidates, more frequent or larger rounds of proposals (up to the whole swarm: a GP search that the swarm's
-# moves only compete with), fewer or no proposals make it reach plain PSO's result in fewer evaluations?
+# probes of the defaults since 2026-12-07 (``pso-gp-hedge-c32-autowarp``), one change each (two for ``full``):
+# do more screened candidates, more frequent or larger rounds of proposals (up to the whole swarm: a GP search
+# that the swarm's moves only compete with), fewer or no proposals make it reach plain PSO's result in fewer
+# evaluations?
 _DEFAULT_PROBES = {"c64": {"pso_options": {"screen_candidates": 64}}, "every4": {"llm_every": 4},
                    "half": {"replace_fraction": 0.5}, "full": {"replace_fraction": 1.0, "llm_every": 4},
                    "eighth": {"replace_fraction": 0.125}, "noprop": {"surrogate_options": {"proposers": ()}}}
 
-
-def _merge(base: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` on top of ``base``, ``surrogate_options`` and ``pso_options`` merged key by key."""
-    merged = {**base, **options}
-    for key in ("surrogate_options", "pso_options"):
-        if key in base or key in options:
-            merged[key] = {**base.get(key, {}), **options.get(key, {})}
-    return merged
 
 
 for _suffix, _options in _DEFAULT_PROBES.items():

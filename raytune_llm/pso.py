@@ -50,7 +50,7 @@ import numpy as np
 
 from raytune_llm._checks import check_bool, check_int, check_number
 from raytune_llm.surrogate.kinds import category, kinds_to_json, normalize_kinds, snap
-from raytune_llm.surrogate.proposers import local_steps, reflect
+from raytune_llm.surrogate.proposers import local_steps
 
 STATE_VERSION = 1
 
@@ -333,8 +333,6 @@ class AsyncPSO:
         probability 0.2, to another one drawn from the particle's vector (in a space of categories
         alone at least one changes: the step never repeats ``centre``)."""
         sigma = math.exp(self.rng.uniform(math.log(0.01), math.log(0.2)))
-        if not self._mixed:  # the same draws as local_steps, without its snapping
-            return reflect(centre + sigma * self.rng.standard_normal(self.dim))
         return local_steps(centre, sigma, self.kinds, self.rng, weights=p.probs)[0]
 
     def _concentrate(self, p: Particle, x: np.ndarray) -> None:

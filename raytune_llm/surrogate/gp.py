@@ -6,9 +6,10 @@ one weight each) plus noise. Targets are standardised (or Gaussianised ranks, ``
 log-scaled, ``warp="log"``; or either of standardised and log-scaled, whichever has the higher
 marginal likelihood at each hyperparameter fit, ``warp="auto"``) and the prior mean is the worst
 target (a pessimistic constant mean: a converged swarm's history covers one small region, and a GP
-reverting to the average there calls the unexplored rest better than what was seen; ``benchmarks/surrogate_fit.py`` measured the difference); predictions are in
-that model scale, a monotone transform of the cost, which is all a ranking or
-an acquisition needs (:meth:`MixedGP.incumbent` is the best target in the same scale).
+reverting to the average there calls the unexplored rest better than what was seen;
+``benchmarks/surrogate_fit.py`` measured the difference); predictions are in that model scale, a
+monotone transform of the cost, which is all a ranking or an acquisition needs
+(:meth:`MixedGP.incumbent` is the best target in the same scale).
 
 Hyperparameters maximise the log marginal likelihood plus log-normal priors (lengthscales
 centred on ``sqrt(2) + log(d) / 2`` in log space, as Hvarfner et al. 2024 recommend for
