@@ -30,7 +30,8 @@ Options that default off (plain asynchronous PSO stays the control):
 * ``screen`` (a callable: candidate rows -> scores, lower is better, e.g.
   :class:`raytune_llm.surrogate.SurrogateScreen`): a particle's next position is the best of
   ``screen_candidates`` candidates: velocity updates with different random draws (the first is the
-  plain move) and Gaussian perturbations, at random scales, of its personal best and the global best.
+  plain move) and Gaussian perturbations, at random scales, of its personal best and the global best
+  (with ``subspace``, that share of them moves a random subset of the coordinates).
 * ``stagnation``: after that many completions without a better global best, the worst
   ``trust_fraction`` of the particles restart (next position, at rest, personal best forgotten)
   uniformly in a box of half-width ``radius`` around the global best (origin ``"trust"``); the
@@ -114,6 +115,8 @@ class AsyncPSO:
         trust_radius: first half-width of the trust region (unit cube).
         trust_min: below this half-width the next restart uses ``trust_radius`` again.
         trust_fraction: share of the swarm restarted at each stagnation (at least one particle).
+        subspace: probability that a perturbation candidate moves only a random subset of the
+            continuous and integer coordinates (:func:`~raytune_llm.surrogate.proposers.local_steps`).
 
     Example:
         >>> pso = AsyncPSO(2, swarm_size=4, seed=0)
@@ -128,14 +131,14 @@ class AsyncPSO:
                  v_max: float = 0.2, reset_injected_velocity: bool = True, kinds: Sequence[Any] | None = None,
                  categorical: str = "sample", screen: Callable[[np.ndarray], np.ndarray] | None = None,
                  screen_candidates: int = 8, stagnation: int | None = None, trust_radius: float = 0.2,
-                 trust_min: float = 0.01, trust_fraction: float = 0.5) -> None:
+                 trust_min: float = 0.01, trust_fraction: float = 0.5, subspace: float = 0.0) -> None:
         dim, swarm_size = check_int("dim", dim, minimum=1), check_int("swarm_size", swarm_size, minimum=2)
         horizon = check_int("horizon", horizon, minimum=1)
         seed = check_int("seed", seed, minimum=0, optional=True)
         self.check_options(w_start=w_start, w_end=w_end, c1=c1, c2=c2, v_max=v_max,
                            reset_injected_velocity=reset_injected_velocity, categorical=categorical,
                            screen_candidates=screen_candidates, stagnation=stagnation, trust_radius=trust_radius,
-                           trust_min=trust_min, trust_fraction=trust_fraction)
+                           trust_min=trust_min, trust_fraction=trust_fraction, subspace=subspace)
         if screen is not None and not callable(screen):
             raise ValueError(f"screen must be a callable (candidate rows -> scores) or None, got {screen!r}")
         self.dim = dim
@@ -148,6 +151,7 @@ class AsyncPSO:
         self.screen_candidates = int(screen_candidates)
         self.stagnation = None if stagnation is None else int(stagnation)
         self.trust_radius, self.trust_min, self.trust_fraction = map(float, (trust_radius, trust_min, trust_fraction))
+        self.subspace = float(subspace)
         self._setup_kinds()
         self.since_improvement = 0
         self.trust_level = 0
@@ -164,7 +168,8 @@ class AsyncPSO:
 
     OPTIONS = ("w_start", "w_end", "c1", "c2", "v_max", "reset_injected_velocity")
     #: Options of the screened, categorical-aware and trust-region moves (all off by default).
-    MOVE_OPTIONS = ("categorical", "screen_candidates", "stagnation", "trust_radius", "trust_min", "trust_fraction")
+    MOVE_OPTIONS = ("categorical", "screen_candidates", "stagnation", "trust_radius", "trust_min", "trust_fraction",
+                    "subspace")
 
     @staticmethod
     def check_options(name: str = "AsyncPSO", **options: Any) -> None:
@@ -175,7 +180,7 @@ class AsyncPSO:
         diverges), ``v_max`` (a fraction of each range) in (0, 1], ``reset_injected_velocity`` a bool;
         ``categorical`` ``"sample"`` or ``"argmax"``, ``screen_candidates`` an int >= 1,
         ``stagnation`` an int >= 1 or None, ``trust_radius`` and ``trust_min`` in (0, 1],
-        ``trust_fraction`` in (0, 1].
+        ``trust_fraction`` in (0, 1], ``subspace`` in [0, 1].
 
         Raises:
             ValueError: an unknown option or a value out of range, named.
@@ -199,6 +204,8 @@ class AsyncPSO:
                 check_int(prefix + key, value, minimum=1, optional=True)
             elif key in ("trust_radius", "trust_min", "trust_fraction"):
                 check_number(prefix + key, value, low=0, high=1, low_open=True)
+            elif key == "subspace":
+                check_number(prefix + key, value, low=0, high=1)
             else:
                 raise ValueError(f"{name} has an unknown option {key!r}; "
                                  f"valid: {', '.join(AsyncPSO.OPTIONS + AsyncPSO.MOVE_OPTIONS)}")
@@ -333,7 +340,7 @@ class AsyncPSO:
         probability 0.2, to another one drawn from the particle's vector (in a space of categories
         alone at least one changes: the step never repeats ``centre``)."""
         sigma = math.exp(self.rng.uniform(math.log(0.01), math.log(0.2)))
-        return local_steps(centre, sigma, self.kinds, self.rng, weights=p.probs)[0]
+        return local_steps(centre, sigma, self.kinds, self.rng, weights=p.probs, subspace=self.subspace)[0]
 
     def _concentrate(self, p: Particle, x: np.ndarray) -> None:
         """Centre a particle's category vectors on the categories of ``x`` (a position it took)."""
@@ -513,7 +520,8 @@ class AsyncPSO:
             "move": {"kinds": kinds_to_json(self.kinds), "categorical": self.categorical,
                      "screen_candidates": self.screen_candidates, "stagnation": self.stagnation,
                      "trust_radius": self.trust_radius, "trust_min": self.trust_min,
-                     "trust_fraction": self.trust_fraction, "since_improvement": self.since_improvement,
+                     "trust_fraction": self.trust_fraction, "subspace": self.subspace,
+                     "since_improvement": self.since_improvement,
                      "trust_level": self.trust_level, "restarts": self.restarts},
             "rng": self.rng.bit_generator.state,
             "best_x": None if self.best_x is None else self.best_x.tolist(),
@@ -553,6 +561,7 @@ class AsyncPSO:
         pso.trust_radius = float(move.get("trust_radius", 0.2))
         pso.trust_min = float(move.get("trust_min", 0.01))
         pso.trust_fraction = float(move.get("trust_fraction", 0.5))
+        pso.subspace = float(move.get("subspace", 0.0))
         pso.since_improvement = int(move.get("since_improvement", 0))
         pso.trust_level = int(move.get("trust_level", 0))
         pso.restarts = int(move.get("restarts", 0))

@@ -127,7 +127,7 @@ def test_points_to_evaluate_name_what_is_wrong(points, words):
     ({"telemetry": "no"}, "telemetry must be True or False, got 'no' (str)"),
     ({"metric": 5}, "metric must be the name of a reported metric (a str) or None, got 5"),
     ({"pso_options": {"c3": 1}}, "pso_options has an unknown option 'c3'; valid: c1, c2, categorical, "
-                                    "reset_injected_velocity, screen_candidates, stagnation, trust_fraction"),
+                                    "reset_injected_velocity, screen_candidates, stagnation, subspace, trust_fraction"),
     ({"surrogate": "tpe"}, "surrogate must be 'gp' (the default) or None (plain PSO), got 'tpe'"),
     ({"surrogate_options": {"acq": "ei"}}, "surrogate_options has an unknown option 'acq'; valid: acquisition, beta,"),
     ({"surrogate_options": {"acquisition": "pi"}}, "surrogate_options: acquisition must be one of"),

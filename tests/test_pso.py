@@ -336,3 +336,37 @@ def test_planned_position_changes_nothing_and_is_the_next_move(screened):
     assert np.array_equal(fresh.planned_position(0), fresh.particles[0].x)  # not evaluated yet: where it starts
     fresh.inject([np.full(3, 0.7)], origin="llm", particles=[1])
     assert np.array_equal(fresh.planned_position(1), np.full(3, 0.7))  # a held position
+
+
+def test_subspace_is_an_option_of_the_swarm_and_survives_a_saved_state():
+    from ray import tune
+
+    from raytune_llm.searchers import LLMPSOSearcher
+    from raytune_llm.surrogate import SurrogateScreen
+
+    screen = SurrogateScreen(10, seed=0)
+    pso = AsyncPSO(10, swarm_size=4, seed=0, screen=screen, screen_candidates=16, subspace=1.0)
+    for _ in range(12):
+        p = pso.ask()
+        value = float(((p.x - 0.3) ** 2).sum())
+        pso.tell(p.id, value)
+        screen.observe(p.x, value)
+    # a perturbation with subspace=1 keeps at least one coordinate of its centre in 10-D most times
+    centre = pso.best_x
+    kept = [np.sum(pso._perturb(pso.particles[0], centre) == centre) for _ in range(200)]
+    assert np.mean(np.array(kept) > 0) > 0.8  # subsets of 1 to 9 of the 10 coordinates: 0.9
+    pso.subspace = 0.0
+    assert np.mean([np.any(pso._perturb(pso.particles[0], centre) == centre) for _ in range(200)]) < 0.1
+    pso.subspace = 1.0
+    state = pso.get_state()
+    assert AsyncPSO.from_state(state).subspace == 1.0
+    del state["move"]["subspace"]  # a state saved before the option existed: off
+    assert AsyncPSO.from_state(state).subspace == 0.0
+    with pytest.raises(ValueError, match="subspace must be a finite number in \\[0, 1\\], got 1.5"):
+        AsyncPSO(2, subspace=1.5)
+    searcher = LLMPSOSearcher(llm=None, pso_options={"subspace": 0.5}, metric="loss", mode="min", seed=0,
+                              space={"x": tune.uniform(0, 1), "y": tune.uniform(0, 1)})
+    searcher.suggest("t0")
+    assert searcher.pso.subspace == 0.5
+    with pytest.raises(ValueError, match="pso_options subspace must be a finite number in \\[0, 1\\], got -0.1"):
+        LLMPSOSearcher(llm=None, pso_options={"subspace": -0.1})

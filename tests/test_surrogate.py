@@ -392,3 +392,34 @@ def test_local_steps_leave_continuous_spaces_to_the_gaussian_step():
     assert steps[-1].tolist() == pytest.approx([0.6926173403854557, 0.5, 0.14420146344172324], abs=1e-12)
     assert best.sum() == pytest.approx(4.080213526714217, abs=1e-9)
     assert best[0].tolist() == pytest.approx([0.48188932787933564, 0.5, 0.37928832519825595], abs=1e-12)
+
+
+def test_subspace_steps_move_a_random_subset_of_the_numeric_coordinates():
+    from raytune_llm.surrogate.proposers import local_steps
+
+    kinds = ["cont", "cont", "cont", "cont", ("cat", 3)]
+    centre = np.full(5, 0.5)
+    steps = local_steps(np.repeat(centre[None], 4000, axis=0), 0.05, kinds, np.random.default_rng(0), subspace=1.0)
+    # every step moves one to all four continuous coordinates, each subset size alike often
+    sizes = np.bincount((steps[:, :4] != 0.5).sum(axis=1), minlength=5)
+    assert sizes[0] == 0 and np.all(np.abs(sizes[1:] / 4000 - 0.25) < 0.03)
+    # half the rows subspace steps: the other half and a quarter of the subspace steps move all four
+    half = local_steps(np.repeat(centre[None], 4000, axis=0), 0.05, kinds, np.random.default_rng(1), subspace=0.5)
+    assert abs(np.all(half[:, :4] != 0.5, axis=1).mean() - 0.625) < 0.03
+    # integers take part in the subset; a subset step that stays in its integers' cells takes the full
+    # step instead, so that no step repeats its centre where the full step would not
+    kinds_int = ["cont"] + [("int", (0.1, 0.5, 0.9))] * 4
+    for width in (0.05, 0.2):
+        ints = local_steps(np.full((2000, 5), 0.5), width, kinds_int, np.random.default_rng(2), subspace=1.0)
+        assert np.all(np.any(ints != 0.5, axis=1))
+    assert 0.05 < np.mean(ints[:, 0] == 0.5) < 0.6  # at width 0.2: subsets of integers that crossed a cell
+    # categories as before: kept or redrawn with probability 0.2
+    assert 0.15 < (np.floor(steps[:, 4] * 3) != 1).mean() < 0.25
+    # fewer than two numeric coordinates: nothing to choose, the very draws of subspace=0
+    centres = np.random.default_rng(4).random((300, 3))
+    for kinds_few in (["cont", ("cat", 3), ("cat", 4)], [("cat", 2), ("cat", 3), ("cat", 4)]):
+        assert np.array_equal(local_steps(centres, 0.1, kinds_few, np.random.default_rng(5), subspace=1.0),
+                              local_steps(centres, 0.1, kinds_few, np.random.default_rng(5)))
+    with pytest.raises(ValueError, match="subspace must be a finite number in \\[0, 1\\], got nan"):
+        local_steps(centres, 0.1, ["cont"] * 3, np.random.default_rng(0), subspace=float("nan"))
+

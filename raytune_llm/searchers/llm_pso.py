@@ -118,8 +118,8 @@ class LLMPSOSearcher(LLMSearcherBase):
             A space without numeric parameters is asked for configurations.
         pso_options: options of :class:`~raytune_llm.pso.AsyncPSO`: ``w_start``, ``w_end``, ``c1``,
             ``c2``, ``v_max``, ``reset_injected_velocity``, and the move options ``categorical``,
-            ``screen_candidates``, ``stagnation``, ``trust_radius``, ``trust_min``, ``trust_fraction``
-            (with ``surrogate="gp"``, ``screen_candidates`` defaults to 32 and ``stagnation`` to
+            ``screen_candidates``, ``stagnation``, ``trust_radius``, ``trust_min``, ``trust_fraction``,
+            ``subspace`` (with ``surrogate="gp"``, ``screen_candidates`` defaults to 32 and ``stagnation`` to
             ``max(16, 2 * swarm_size)``; with
             ``None``, the move options are off unless given).
         **kwargs: ``space``, ``metric``, ``mode``, ``points_to_evaluate``, ``seed``, ``llm``

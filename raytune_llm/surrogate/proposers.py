@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from raytune_llm._checks import check_number
 from raytune_llm.surrogate.kinds import category, snap
 
 __all__ = ["local_steps", "model_candidates", "model_proposals", "perturb_proposals", "reflect"]
@@ -41,25 +42,44 @@ def reflect(x: np.ndarray) -> np.ndarray:
 
 
 def local_steps(centres: np.ndarray, sigma: np.ndarray | float, kinds: Sequence[Any], rng: np.random.Generator,
-                *, redraw: float = 0.2, weights: Sequence[np.ndarray] | None = None) -> np.ndarray:
+                *, redraw: float = 0.2, weights: Sequence[np.ndarray] | None = None,
+                subspace: float = 0.0) -> np.ndarray:
     """Steps around the rows of ``centres`` (unit cube), snapped: continuous and integer coordinates
     move by Gaussian steps of width ``sigma`` (a scalar or one per row), mirrored at the faces; each
     categorical coordinate keeps its centre's category or, with probability ``redraw``, takes another
     one: uniformly, or drawn from ``weights`` (one vector per categorical coordinate, in the order of
     ``kinds``: e.g. a particle's category probabilities) without the centre's category. In a space of
     categories alone at least one category with a choice changes (a step never repeats its centre).
-    Without categorical coordinates the random draws are those of the Gaussian step alone.
+    With probability ``subspace`` a row's Gaussian step moves only a random subset of the continuous
+    and integer coordinates (its size uniform from one to all of them; in the spirit of DYCORS's
+    perturbation of a few coordinates at a time), the others keep the centre's values; a subset step
+    that lands back on its centre's numeric coordinates (integers that stayed in their cells) takes
+    the full step instead. Without categorical coordinates and with ``subspace=0`` (or fewer than
+    two numeric coordinates) the random draws are those of the Gaussian step alone.
 
     Raises:
-        ValueError: ``sigma`` neither a scalar nor one width per row.
+        ValueError: ``sigma`` neither a scalar nor one width per row; ``subspace`` outside [0, 1].
     """
     centres = np.atleast_2d(np.asarray(centres, dtype=float))
     n, dim = centres.shape
     sigma = np.asarray(sigma, dtype=float)
     if sigma.size not in (1, n):
         raise ValueError(f"sigma must be a scalar or one width per row ({n}), got shape {sigma.shape}")
-    steps = reflect(centres + sigma.reshape(-1, 1) * rng.standard_normal((n, dim)))
+    subspace = check_number("subspace", subspace, low=0, high=1)
+    noise = rng.standard_normal((n, dim))
+    widths = np.broadcast_to(sigma.reshape(-1, 1), (n, 1))
+    steps = reflect(centres + widths * noise)
     cat_cols = [j for j, k in enumerate(kinds) if k != "cont" and k[0] == "cat"]
+    num = np.setdiff1d(np.arange(dim), cat_cols)
+    if subspace > 0 and len(num) > 1:
+        rows = np.nonzero(rng.random(n) < subspace)[0]
+        size = rng.integers(1, len(num) + 1, size=len(rows))
+        rank = np.argsort(np.argsort(rng.random((len(rows), len(num))), axis=1), axis=1)
+        masked = noise[rows].copy()
+        masked[:, num] *= rank < size[:, None]
+        sub = reflect(centres[rows] + widths[rows] * masked)
+        moved = np.any(snap(sub, kinds)[:, num] != snap(centres[rows], kinds)[:, num], axis=1)
+        steps[rows[moved]] = sub[moved]
     vectors = dict(zip(cat_cols, weights)) if weights is not None else {}
     cats = [(j, kinds[j][1]) for j in cat_cols if kinds[j][1] > 1]  # a single choice never changes
     if not cats:
