@@ -95,6 +95,12 @@ SEARCHERS: dict[str, str] = {
                                         "proposers every round instead of a quarter",
     "pso-gp-hedge-c32-autowarp-noprop": "the defaults since 2026-12-07 without the model and perturbation "
                                         "proposers (`proposers=()`): the screened swarm alone",
+    "pso-gp-hedge-c32-autowarp-sub": "the defaults since 2026-12-07 with half the swarm's perturbation candidates "
+                                     "moving a random subset of the coordinates (`pso_options={\"subspace\": 0.5}`)",
+    "pso-gp-hedge-c32-autowarp-w48": "the defaults since 2026-12-07 with a GP conditioned on 48 points (24 of them "
+                                     "the best) instead of 128 (32 the best): a local model",
+    "pso-gp-hedge-c32-autowarp-w64": "the defaults since 2026-12-07 with a GP conditioned on 64 points (48 of them "
+                                     "the best) instead of 128 (32 the best): a local model",
 }
 
 PEERS = ("optuna", "hyperopt", "nevergrad-pso", "nevergrad-cma", "random")
@@ -104,7 +110,8 @@ GRID32_PEERS = ("optuna", "optuna-gp", "optuna-cmaes", "hyperopt", "nevergrad-ps
 _GP_PROBES = ("pso-gp-hedge-c32-autowarp", "pso-gp-hedge-c32", "pso-gp-hedge", "pso-gp-c32", "pso-gp-lcb",
               "pso-gp-half", "pso-gp-rank", "pso-gp-refine", "pso-gp-notrust")
 #: probes of the defaults since 2026-12-07 (benchmarks/searchers.py ``_DEFAULT_PROBES``), on the goals' cells
-_DEFAULT_PROBES = tuple(f"pso-gp-hedge-c32-autowarp-{s}" for s in ("c64", "every4", "half", "full", "eighth", "noprop"))
+_DEFAULT_PROBES = tuple(f"pso-gp-hedge-c32-autowarp-{s}" for s in ("c64", "every4", "half", "full", "eighth", "noprop",
+                                                                      "sub", "w48", "w64"))
 _DATE_IN_NAME = re.compile(r"-(\d{4}-\d{2}-\d{2})$")
 
 
@@ -164,8 +171,9 @@ GRIDS = (
          "Plain asynchronous PSO against the peers on a categorical tabular benchmark: NAS-Bench-Graph's Cora, "
          "CiteSeer and PubMed tables (26,206 graph-network architectures, five categorical parameters; "
          "benchmarks/tabular.py); value = regret in validation-accuracy points against the table's best; "
-         "50 evaluations, 1, 4 and 8 in flight, seeds 0-19 (`pso-gp`: 0-9, with the code of its file's commit, "
-         "whose perturbations stepped across category cells instead of redrawing categories)."),
+         "50 evaluations, 1, 4 and 8 in flight, seeds 0-39 for `pso`, `pso-gp-hedge-c32-autowarp` and `optuna` "
+         "(each cell's medians over 40 seeds), 0-19 for the others (`pso-gp`: 0-9, with the code of its "
+         "file's commit, whose perturbations stepped across category cells instead of redrawing categories)."),
     Grid("Settings of the GP-screened swarm, probed: function grids", ("gp-variants-grid32-", "gp-variants-classical-"),
          100, "pso-gp", _GP_PROBES, None,
          "python -m benchmarks.harness --import benchmarks.searchers --searchers pso-gp,pso-gp-lcb,pso-gp-hedge,...",

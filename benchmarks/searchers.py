@@ -18,10 +18,12 @@
   ``pso-gp-hedge``...: probes of ``pso-gp``'s settings (``_GP_VARIANTS``): LCB instead of EI, half the swarm
   offered to the proposers every round, a rank-warped GP, three rounds of local search of the acquisition
   (``model_refine=3``), 32 screened candidates per move, no trust-region restarts, GP-Hedge.
-* ``pso-gp-hedge-c32-autowarp-c64``, ``-every4``, ``-half``, ``-full``, ``-eighth``, ``-noprop``: probes of the
-  defaults since 2026-12-07 (``_DEFAULT_PROBES``): 64 screened candidates, a round of proposals every 4 results,
-  half, all (every 4 results) or an eighth of the swarm offered to the proposers, no model or perturbation
-  proposers.
+* ``pso-gp-hedge-c32-autowarp-c64``, ``-every4``, ``-half``, ``-full``, ``-eighth``, ``-noprop``, ``-sub``,
+  ``-w48``, ``-w64``: probes of the defaults since 2026-12-07 (``_DEFAULT_PROBES``): 64 screened candidates, a
+  round of proposals every 4 results, half, all (every 4 results) or an eighth of the swarm offered to the
+  proposers, no model or perturbation proposers, half the swarm's perturbations along a random subset of the
+  coordinates (``subspace=0.5``), a GP conditioned on fewer points, weighted to the best (a local model: 48
+  points, 24 of them the best; 64 points, 48 the best; the defaults: 128 points, 32 the best).
 * ``llm-pso-edits``: ``llm-pso`` with ``ask="edits"`` (the LLM edits one parameter of a best trial).
 * ``pso-random-edits``: the control of ``llm-pso-edits``: the same pipeline (edits, screening,
   surrogate ranking, replacement) with the LLM replaced by uniformly random edits. An LLM gain
@@ -315,7 +317,10 @@ for _suffix, _options in _GP_VARIANTS.items():
 # evaluations?
 _DEFAULT_PROBES = {"c64": {"pso_options": {"screen_candidates": 64}}, "every4": {"llm_every": 4},
                    "half": {"replace_fraction": 0.5}, "full": {"replace_fraction": 1.0, "llm_every": 4},
-                   "eighth": {"replace_fraction": 0.125}, "noprop": {"surrogate_options": {"proposers": ()}}}
+                   "eighth": {"replace_fraction": 0.125}, "noprop": {"surrogate_options": {"proposers": ()}},
+                   "sub": {"pso_options": {"subspace": 0.5}},
+                   "w48": {"surrogate_options": {"window": 48, "keep_best": 24}},
+                   "w64": {"surrogate_options": {"window": 64, "keep_best": 48}}}
 
 
 
