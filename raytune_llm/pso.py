@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from raytune_llm._checks import check_bool, check_int, check_number
-from raytune_llm.surrogate.kinds import category, kinds_to_json, normalize_kinds, snap
+from raytune_llm.surrogate.kinds import categorical_columns, category, kinds_to_json, normalize_kinds, snap
 from raytune_llm.surrogate.proposers import local_steps
 
 STATE_VERSION = 1
@@ -212,7 +212,7 @@ class AsyncPSO:
 
     # ------------------------------------------------------------------ swarm
     def _setup_kinds(self) -> None:
-        self._cats = [(j, k[1]) for j, k in enumerate(self.kinds) if k != "cont" and k[0] == "cat"]
+        self._cats = [(j, self.kinds[j][1]) for j in categorical_columns(self.kinds)]
         self._mixed = any(k != "cont" for k in self.kinds)
 
     def _add_particles(self, n: int) -> None:

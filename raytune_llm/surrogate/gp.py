@@ -33,7 +33,7 @@ from scipy import linalg, optimize
 from scipy.stats import norm, rankdata
 
 from raytune_llm._checks import check_int
-from raytune_llm.surrogate.kinds import Kind, category, kinds_to_json, normalize_kinds
+from raytune_llm.surrogate.kinds import Kind, categorical_columns, category, kinds_to_json, normalize_kinds
 
 SQRT5 = math.sqrt(5.0)
 WARPS = ("standard", "rank", "log", "auto")
@@ -90,8 +90,8 @@ class MixedGP:
         self.warp = warp
         self._auto_warp = "standard"  # with warp="auto": the warp of the last hyperparameter fit
         self.rng = np.random.default_rng(seed)
-        self._cont = np.array([j for j, k in enumerate(self.kinds) if k == "cont" or k[0] == "int"], dtype=int)
-        self._cat = np.array([j for j, k in enumerate(self.kinds) if k != "cont" and k[0] == "cat"], dtype=int)
+        self._cat = np.array(categorical_columns(self.kinds), dtype=int)
+        self._cont = np.setdiff1d(np.arange(self.dim), self._cat)  # continuous and integer coordinates
         self._ncat = np.array([self.kinds[j][1] for j in self._cat], dtype=int)
         self.theta: np.ndarray | None = None
         self._fitted_at = -1

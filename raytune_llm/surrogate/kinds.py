@@ -90,6 +90,11 @@ def kinds_to_json(kinds: Sequence[Kind]) -> list[Any]:
     return [k if isinstance(k, str) else [k[0], list(k[1]) if k[0] == "int" else k[1]] for k in kinds]
 
 
+def categorical_columns(kinds: Sequence[Kind]) -> list[int]:
+    """The indices of the categorical coordinates (the others are continuous or integer: numeric)."""
+    return [j for j, k in enumerate(kinds) if k != "cont" and k[0] == "cat"]
+
+
 def category(u: np.ndarray | float, n: int) -> np.ndarray:
     """The category index of unit coordinate(s) ``u`` among ``n`` (the space's cells)."""
     return np.clip(np.floor(np.asarray(u, dtype=float) * n), 0, n - 1).astype(int)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from raytune_llm._checks import check_number
-from raytune_llm.surrogate.kinds import category, snap
+from raytune_llm.surrogate.kinds import categorical_columns, category, snap
 
 __all__ = ["local_steps", "model_candidates", "model_proposals", "perturb_proposals", "reflect"]
 
@@ -69,7 +69,7 @@ def local_steps(centres: np.ndarray, sigma: np.ndarray | float, kinds: Sequence[
     noise = rng.standard_normal((n, dim))
     widths = np.broadcast_to(sigma.reshape(-1, 1), (n, 1))
     steps = reflect(centres + widths * noise)
-    cat_cols = [j for j, k in enumerate(kinds) if k != "cont" and k[0] == "cat"]
+    cat_cols = categorical_columns(kinds)
     num = np.setdiff1d(np.arange(dim), cat_cols)
     if subspace > 0 and len(num) > 1:
         rows = np.nonzero(rng.random(n) < subspace)[0]
